@@ -1,0 +1,65 @@
+"""The project-wide flask-smorest base classes: `Api`, `Blueprint`, `Schema`, and helpers for
+pagination, sorting and filtering that every collection uses the same way."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask_smorest import Api as _Api
+from flask_smorest import Blueprint as _Blueprint
+
+from chassis import errors
+
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 20
+
+
+class ProblemSchema(ma.Schema):
+    """Documentation of the error payload (RFC 9457)."""
+
+    type = ma.fields.String()
+    title = ma.fields.String()
+    title_vi = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    instance = ma.fields.String()
+    request_id = ma.fields.String()
+    errors = ma.fields.List(ma.fields.Dict())
+
+
+class Api(_Api):
+    """flask-smorest's Api, answering every HTTP error with ``application/problem+json``."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error):
+        return errors.from_http_exception(error)
+
+
+class Blueprint(_Blueprint):
+    """flask-smorest's Blueprint with the project's paging limits."""
+
+    def paginate_query(self):
+        return self.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
+
+
+class Schema(ma.Schema):
+    """Request and response schemas reject unknown fields, naming them."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+def sort_field(*allowed: str, default: str):
+    """A ``sort`` query argument: a field name, ``-name`` for descending."""
+    choices = [*allowed, *(f"-{a}" for a in allowed)]
+    return ma.fields.String(
+        load_default=default, validate=ma.validate.OneOf(choices),
+        metadata={"description": f"Sort by one of {', '.join(allowed)}; prefix with '-' for descending."},
+    )
+
+
+def order_by(columns: dict, sort: str, tiebreak):
+    """SQLAlchemy ORDER BY clauses for a ``sort`` value, with a stable tiebreaker."""
+    descending = sort.startswith("-")
+    column = columns[sort.lstrip("-")]
+    return [column.desc() if descending else column.asc(), tiebreak.asc()]

@@ -1,0 +1,97 @@
+"""Database engines, sessions and the chassis's own tables.
+
+Every service database holds, beside the service's tables, three chassis tables that
+the service's first migration creates: ``outbox`` (events waiting for the relay),
+``inbox`` (events a consumer has applied) and ``idempotency_keys`` (responses to
+retried POSTs). Engines are made by the composition root, never at import time.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+    create_engine, event, text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+
+def chassis_tables(metadata: MetaData) -> dict[str, Table]:
+    """Declare the outbox, inbox and idempotency tables on a service's metadata."""
+    outbox = Table(
+        "outbox", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("event_type", String(200), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("message_key", String(200), nullable=False),
+        Column("payload", Text, nullable=False),  # the structured-mode CloudEvent, JSON
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+        Column("last_error", Text),
+    )
+    Index(
+        "ix_outbox_pending_key", outbox.c.message_key, outbox.c.id,
+        postgresql_where=outbox.c.published_at.is_(None),
+        sqlite_where=outbox.c.published_at.is_(None),
+    )
+    Index("ix_outbox_published_at", outbox.c.published_at)
+    inbox = Table(
+        "inbox", metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("event_type", String(200), nullable=False),
+        Column("applied_at", DateTime(timezone=True), nullable=False),
+    )
+    idempotency = Table(
+        "idempotency_keys", metadata,
+        Column("principal", String(200), primary_key=True),
+        Column("key", String(200), primary_key=True),
+        Column("fingerprint", String(64), nullable=False),
+        Column("completed", Boolean, nullable=False, default=False),
+        Column("status_code", Integer),
+        Column("headers", Text),
+        Column("body", Text),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    return {"outbox": outbox, "inbox": inbox, "idempotency_keys": idempotency}
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def ping(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
+        return False

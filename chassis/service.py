@@ -1,0 +1,120 @@
+"""What a service declares about itself (`Service`) and the composition root (`bootstrap`).
+
+A service module exports one `Service` descriptor (its blueprints, tables, migrations,
+unit of work, consumers and error table) and registers it in the ``lanhmanh.services``
+entry-point group. `bootstrap(service, config)` builds everything the service needs at
+run time (engine, sessions, outbox, transport, authenticator) into a `Container`; the
+web app, the worker, the CLI and the tests all start from it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import MetaData
+
+from chassis import db
+from chassis.auth import Authenticator
+from chassis.config import Config
+from chassis.consumer import ConsumerRunner, ConsumerSpec
+from chassis.outbox import Outbox, Relay
+from chassis.transport import Transport, make_transport
+from chassis.uow import UnitOfWork
+from contracts import topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    name: str
+    title: str
+    description: str
+    metadata: MetaData
+    migrations: Path
+    blueprints: list = field(default_factory=list)
+    uow_class: type[UnitOfWork] = UnitOfWork
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    publishes: list[str] = field(default_factory=list)  # topics
+    errors: dict[type[Exception], int] = field(default_factory=dict)  # domain exception -> HTTP status
+    demo: Callable[["Container"], int] | None = None
+    setup: Callable[[], None] | None = None  # e.g. map domain classes onto tables; run by bootstrap
+    version: str = "1.0.0"
+
+    @cached_property
+    def tables(self) -> dict:
+        return {name: self.metadata.tables[name] for name in ("outbox", "inbox", "idempotency_keys")}
+
+
+class Container:
+    """Everything one service needs at run time, built once by `bootstrap`."""
+
+    def __init__(self, service: Service, config: Config, transport: Transport | None = None):
+        self.service = service
+        self.config = config
+        if service.setup:
+            service.setup()
+        self.engine = db.make_engine(config.database_url)
+        self.session_factory = db.make_session_factory(self.engine)
+        self.outbox = Outbox(service.tables["outbox"], source=f"/lanhmanh/{service.name}")
+        self.authenticator = Authenticator.from_config(config)
+        self._transport = transport
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = make_transport(self.config)
+        return self._transport
+
+    def uow(self) -> UnitOfWork:
+        return self.service.uow_class(self.session_factory, self.outbox)
+
+    def topics(self) -> list[str]:
+        names = {*self.service.publishes, topics.DEAD_LETTERS}
+        for spec in self.service.consumers:
+            names.update(spec.topics)
+        return sorted(names)
+
+    def relay(self) -> Relay:
+        return Relay(self.service.name, self.service.tables["outbox"], self.session_factory,
+                     self.transport.producer(), batch_size=self.config.relay_batch_size,
+                     max_backoff=self.config.relay_max_backoff)
+
+    def consumer_runners(self) -> list[ConsumerRunner]:
+        return [
+            ConsumerRunner(
+                self.service.name, spec, self.service.tables["inbox"], self.uow,
+                self.transport.consumer(spec.name, spec.topics), self.transport.producer(),
+                max_attempts=self.config.consumer_max_attempts, retry_backoff=self.config.consumer_retry_backoff,
+            )
+            for spec in self.service.consumers
+        ]
+
+    def create_app(self):
+        from chassis.web import create_app
+
+        return create_app(self)
+
+    def migrate(self) -> None:
+        from chassis.migrations import upgrade
+
+        upgrade(self.service, self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(service: Service, config: Config | None = None, transport: Transport | None = None) -> Container:
+    return Container(service, config or Config.from_env(service.name), transport)
+
+
+def discover() -> dict[str, Service]:
+    """Every installed service, from the ``lanhmanh.services`` entry points."""
+    found = {}
+    for ep in entry_points(group="lanhmanh.services"):
+        found[ep.name] = ep.load()
+    return dict(sorted(found.items()))

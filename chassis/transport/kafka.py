@@ -1,0 +1,161 @@
+"""The Kafka transport (kafka-python): idempotent producer with acks=all, manual offset commits."""
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from chassis.transport import Message, Outgoing, TransportError
+
+log = logging.getLogger(__name__)
+
+
+class KafkaTransport:
+    def __init__(self, bootstrap_servers: str, partitions: int, replication_factor: int = 1):
+        self.bootstrap_servers = bootstrap_servers.split(",")
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+
+    def ensure_topics(self, names: list[str]) -> None:
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id="lanhmanh-admin")
+        try:
+            existing = set(admin.list_topics())
+            missing = [
+                NewTopic(name, self.partitions, self.replication_factor) for name in names if name not in existing
+            ]
+            for topic in missing:
+                try:
+                    admin.create_topics([topic])
+                    log.info("created topic", extra={"topic": topic.name, "partitions": self.partitions})
+                except TopicAlreadyExistsError:
+                    pass  # another process created it first
+        finally:
+            admin.close()
+
+    def producer(self) -> "_Producer":
+        return _Producer(self.bootstrap_servers)
+
+    def consumer(self, group: str, topics: list[str]) -> "_Consumer":
+        return _Consumer(self.bootstrap_servers, group, topics)
+
+    def ping(self) -> bool:
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000, client_id="lanhmanh-ping"
+            )
+        except KafkaError:
+            return False
+        try:
+            admin.list_topics()
+            return True
+        except KafkaError:
+            return False
+        finally:
+            admin.close()
+
+    def close(self) -> None:
+        pass
+
+
+class _Producer:
+    def __init__(self, bootstrap_servers):
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            max_in_flight_requests_per_connection=5,
+            linger_ms=5,
+            max_block_ms=5000,
+            request_timeout_ms=10000,
+            delivery_timeout_ms=30000,
+            key_serializer=lambda k: k.encode("utf-8"),
+            client_id="lanhmanh-relay",
+        )
+
+    def send(self, messages: list[Outgoing], timeout: float) -> list[Exception | None]:
+        futures = []
+        for m in messages:
+            try:
+                futures.append(
+                    self._producer.send(m.topic, key=m.key, value=m.value, headers=list(m.headers.items()))
+                )
+            except KafkaError as exc:  # metadata unavailable within max_block_ms: broker down
+                futures.append(exc)
+        try:
+            self._producer.flush(timeout=timeout)
+        except KafkaError as exc:
+            log.warning("flush failed", extra={"error": str(exc)})
+        results: list[Exception | None] = []
+        for f in futures:
+            if isinstance(f, Exception):
+                results.append(f)
+                continue
+            try:
+                f.get(timeout=0)
+                results.append(None)
+            except Exception as exc:  # noqa: BLE001 - any failure means "not acknowledged"
+                results.append(exc)
+        return results
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)
+
+
+class _Consumer:
+    def __init__(self, bootstrap_servers, group: str, topics: list[str]):
+        try:
+            self._consumer = KafkaConsumer(
+                *topics,
+                bootstrap_servers=bootstrap_servers,
+                group_id=group,
+                client_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_interval_ms=300000,
+                session_timeout_ms=10000,
+                heartbeat_interval_ms=3000,
+            )
+        except KafkaError as exc:
+            raise TransportError(f"cannot reach Kafka: {exc}") from exc
+
+    def poll(self, timeout: float, max_records: int) -> list[Message]:
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        except KafkaError as exc:
+            raise TransportError(str(exc)) from exc
+        out = []
+        for tp, records in batches.items():
+            for r in records:
+                out.append(
+                    Message(
+                        topic=tp.topic, partition=tp.partition, offset=r.offset,
+                        key=r.key.decode("utf-8") if r.key is not None else None,
+                        value=r.value, headers={k: v for k, v in (r.headers or [])},
+                    )
+                )
+        return out
+
+    def commit(self, message: Message) -> None:
+        tp = TopicPartition(message.topic, message.partition)
+        try:
+            self._consumer.commit({tp: OffsetAndMetadata(message.offset + 1, "", -1)})
+        except KafkaError as exc:
+            raise TransportError(f"offset commit failed: {exc}") from exc
+
+    def seek(self, message: Message) -> None:
+        self._consumer.seek(TopicPartition(message.topic, message.partition), message.offset)
+
+    def lag(self) -> int | None:
+        total = 0
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                return None
+            total += max(0, high - self._consumer.position(tp))
+        return total
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)

@@ -1,0 +1,50 @@
+"""The worker: the outbox relay and the consumers of one or more services, each on a thread.
+
+In distributed mode a service's worker is its own process (`lanhmanh worker SERVICE`),
+scaled apart from its web process; workers of one service share a consumer group. In
+the embedded mode (`lanhmanh run`) the same threads run inside the one process.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, containers: list, relay: bool = True, consumers: bool = True):
+        self.containers = containers
+        self.with_relay = relay
+        self.with_consumers = consumers
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> "Worker":
+        for c in self.containers:
+            c.transport.ensure_topics(c.topics())
+        for c in self.containers:
+            name = c.service.name
+            if self.with_relay:
+                relay = c.relay()
+                self._spawn(f"{name}-relay", lambda r=relay: r.run(self.stop_event, c.config.relay_poll_interval))
+            if self.with_consumers:
+                for runner in c.consumer_runners():
+                    self._spawn(f"{name}-{runner.spec.name}", lambda r=runner: r.run(self.stop_event))
+        return self
+
+    def _spawn(self, name: str, target) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout)
+        log.info("worker stopped")
+
+    def wait(self) -> None:
+        """Block until `stop` is called (from a signal handler)."""
+        while not self.stop_event.wait(1.0):
+            pass

@@ -1,0 +1,60 @@
+"""The event catalogue: every event type that crosses a service boundary.
+
+An event type is an explicit, versioned string (never a class name), e.g.
+``vn.lanhmanh.registry.establishment.registered.v1``. Its payload (the CloudEvent
+``data``) is described by a marshmallow schema. Consumers load payloads with
+``unknown=EXCLUDE``: a field added in a later minor change is ignored, and a breaking
+change gets a new version (``.v2``) published alongside the old one until every
+consumer has moved.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from marshmallow import EXCLUDE, Schema
+
+TYPE_PREFIX = "vn.lanhmanh."
+
+
+class Payload(Schema):
+    """Base of every event payload schema: unknown fields are ignored, not errors."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str  # e.g. "registry.establishment.registered"
+    version: int
+    topic: str
+    schema: type[Payload]
+    description: str = ""
+
+    @property
+    def type(self) -> str:
+        """The CloudEvents ``type`` attribute."""
+        return f"{TYPE_PREFIX}{self.name}.v{self.version}"
+
+    @property
+    def dataschema(self) -> str:
+        return f"urn:lanhmanh:event:{self.name}:v{self.version}"
+
+
+CATALOGUE: dict[str, EventType] = {}
+
+
+def define(name: str, version: int, topic: str, schema: type[Payload], description: str = "") -> EventType:
+    event_type = EventType(name, version, topic, schema, description)
+    if event_type.type in CATALOGUE:
+        raise ValueError(f"event type defined twice: {event_type.type}")
+    CATALOGUE[event_type.type] = event_type
+    return event_type
+
+
+def lookup(ce_type: str) -> EventType | None:
+    return CATALOGUE.get(ce_type)
+
+
+# Importing the modules fills the catalogue.
+from contracts.events import registry  # noqa: E402,F401

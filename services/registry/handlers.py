@@ -1,0 +1,111 @@
+"""The registry's business actions. Each runs in one unit of work: the change and its
+event commit together or not at all.
+
+Consumed events: none yet (the table `CONSUMERS` in bootstrap.py is where they go).
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+from typing import Callable
+
+from chassis.auth import Principal
+from contracts.events import registry as events
+from contracts.refdata import units
+from services.registry.domain import Conflict, Establishment, InvalidChange
+from services.registry.repository import RegistryUnitOfWork
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def locate(commune_code: str, provinces: tuple[str, ...]) -> dict:
+    """District and province of a commune, checked against the GSO list and this deployment's provinces."""
+    admin = units()
+    district = admin.district_of(commune_code)
+    if district is None:
+        raise InvalidChange(f"{commune_code!r} is not a commune code in the GSO list", field="commune_code")
+    province = admin.province_of_district(district)
+    if province not in provinces:
+        raise InvalidChange(f"commune {commune_code} is outside the provinces this system serves", field="commune_code")
+    return {"commune_code": commune_code, "district_code": district, "province_code": province}
+
+
+def register_establishment(uow: RegistryUnitOfWork, actor: Principal, details: dict,
+                           provinces: tuple[str, ...]) -> Establishment:
+    location = locate(details["commune_code"], provinces)
+    actor.require_district(location["district_code"])
+    with uow:
+        if details.get("licence_number") and uow.establishments.licence_taken(details["licence_number"]):
+            raise Conflict("this licence number is already registered", field="licence_number")
+        establishment = Establishment.register(
+            str(uuid.uuid4()), by=actor.sub, at=now(), **{**details, **location}
+        )
+        uow.establishments.add(establishment)
+        uow.publish(events.ESTABLISHMENT_REGISTERED, establishment.id,
+                    {**snapshot(establishment), "registered_at": establishment.registered_at})
+        uow.commit()
+    return establishment
+
+
+def update_establishment(uow: RegistryUnitOfWork, actor: Principal, establishment_id: str, changes: dict,
+                         provinces: tuple[str, ...], precondition: Callable[[Establishment], None]) -> Establishment:
+    with uow:
+        establishment = uow.establishments.get(establishment_id)
+        actor.require_district(establishment.district_code)
+        precondition(establishment)
+        if "commune_code" in changes:
+            changes = {**changes, **locate(changes["commune_code"], provinces)}
+            actor.require_district(changes["district_code"])
+        if changes.get("licence_number") and uow.establishments.licence_taken(changes["licence_number"], establishment.id):
+            raise Conflict("this licence number is already registered", field="licence_number")
+        changed = establishment.update(changes, now())
+        if changed:
+            uow.publish(events.ESTABLISHMENT_UPDATED, establishment.id,
+                        {**snapshot(establishment), "updated_at": establishment.updated_at, "changed": changed})
+        uow.commit()
+    return establishment
+
+
+def change_status(uow: RegistryUnitOfWork, actor: Principal, establishment_id: str, status: str, reason: str,
+                  effective_on: date | None) -> Establishment:
+    with uow:
+        establishment = uow.establishments.get(establishment_id)
+        actor.require_district(establishment.district_code)
+        at = now()
+        change = establishment.change_status(status, reason, effective_on or at.date(), actor.sub, at)
+        uow.publish(events.ESTABLISHMENT_STATUS_CHANGED, establishment.id, {
+            "establishment_id": establishment.id, "previous_status": change.previous_status,
+            "status": change.status, "reason": change.reason, "effective_on": change.effective_on,
+            "commune_code": establishment.commune_code, "district_code": establishment.district_code,
+        })
+        uow.commit()
+    return establishment
+
+
+def record_review(uow: RegistryUnitOfWork, actor: Principal, establishment_id: str, review: dict) -> Establishment:
+    with uow:
+        establishment = uow.establishments.get(establishment_id)
+        actor.require_district(establishment.district_code)
+        recorded = establishment.record_review(
+            review["period"], review["reviewed_on"], review["outcome"], review.get("risk_level"),
+            review.get("notes"), actor.sub, now(),
+        )
+        uow.publish(events.ESTABLISHMENT_REVIEWED, establishment.id, {
+            "establishment_id": establishment.id, "period": recorded.period, "reviewed_on": recorded.reviewed_on,
+            "outcome": recorded.outcome, "risk_level": recorded.risk_level,
+            "commune_code": establishment.commune_code, "district_code": establishment.district_code,
+        })
+        uow.commit()
+    return establishment
+
+
+def snapshot(e: Establishment) -> dict:
+    """What other services may know of an establishment: not its owner."""
+    return {
+        "establishment_id": e.id, "name": e.name, "business_type": e.business_type,
+        "licence_number": e.licence_number, "address": e.address, "commune_code": e.commune_code,
+        "district_code": e.district_code, "province_code": e.province_code, "employees": e.employees,
+        "status": e.status, "risk_level": e.risk_level,
+    }
