@@ -7,6 +7,7 @@ retried POSTs). Engines are made by the composition root, never at import time.
 """
 from __future__ import annotations
 
+from datetime import timezone
 from pathlib import Path
 
 from sqlalchemy import (
@@ -15,8 +16,28 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored and returned in UTC, with its time zone, on PostgreSQL and SQLite alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a time zone")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
 
 
 def chassis_tables(metadata: MetaData) -> dict[str, Table]:
@@ -29,10 +50,10 @@ def chassis_tables(metadata: MetaData) -> dict[str, Table]:
         Column("topic", String(200), nullable=False),
         Column("message_key", String(200), nullable=False),
         Column("payload", Text, nullable=False),  # the structured-mode CloudEvent, JSON
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True)),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("published_at", UTCDateTime()),
         Column("attempts", Integer, nullable=False, default=0),
-        Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+        Column("next_attempt_at", UTCDateTime(), nullable=False),
         Column("last_error", Text),
     )
     Index(
@@ -46,7 +67,7 @@ def chassis_tables(metadata: MetaData) -> dict[str, Table]:
         Column("consumer", String(100), primary_key=True),
         Column("event_id", String(64), primary_key=True),
         Column("event_type", String(200), nullable=False),
-        Column("applied_at", DateTime(timezone=True), nullable=False),
+        Column("applied_at", UTCDateTime(), nullable=False),
     )
     idempotency = Table(
         "idempotency_keys", metadata,
@@ -57,7 +78,7 @@ def chassis_tables(metadata: MetaData) -> dict[str, Table]:
         Column("status_code", Integer),
         Column("headers", Text),
         Column("body", Text),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
     )
     return {"outbox": outbox, "inbox": inbox, "idempotency_keys": idempotency}
 

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import registry as orm_registry
 from sqlalchemy.orm import relationship
 
-from chassis.db import ID, chassis_tables
+from chassis.db import ID, UTCDateTime, chassis_tables
 from services.registry import domain
 
 metadata = MetaData()
@@ -30,8 +30,8 @@ establishments = Table(
     Column("status", String(20), nullable=False, index=True),
     Column("status_reason", Text),
     Column("registered_by", String(200), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True)),
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime()),
     Column("version", Integer, nullable=False),
 )
 
@@ -44,7 +44,7 @@ status_changes = Table(
     Column("reason", Text, nullable=False),
     Column("effective_on", Date, nullable=False),
     Column("changed_by", String(200), nullable=False),
-    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
 )
 
 reviews = Table(
@@ -57,7 +57,7 @@ reviews = Table(
     Column("risk_level", String(10), nullable=False),
     Column("notes", Text),
     Column("reviewed_by", String(200), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
     UniqueConstraint("establishment_id", "period", name="uq_review_period"),
 )
 Index("ix_reviews_period", reviews.c.period, reviews.c.establishment_id)

@@ -1,0 +1,250 @@
+"""The outbox, the relay, the inbox and the consumer runner on SQLite and the embedded transport.
+
+The same scenarios run against PostgreSQL and Kafka in tests/integration.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select, update
+
+from chassis.auth import ADMIN, Principal
+from chassis.outbox import Relay
+from chassis.service import bootstrap
+from chassis.transport import Outgoing
+from contracts import topics
+from services.registry import handlers
+from tests.conftest import make_config
+from tests.support import probe as probe_module
+from tests.support.probe import applied_count, applied_rows
+
+ADMIN_USER = Principal("admin-1", frozenset({ADMIN}))
+
+
+@pytest.fixture
+def probe(tmp_path, embedded_transport):
+    container = bootstrap(probe_module.probe, make_config("probe", tmp_path, consumer_max_attempts=3),
+                          embedded_transport)
+    probe_module.metadata.create_all(container.engine)
+    embedded_transport.ensure_topics(container.topics())
+    probe_module.failures.clear()
+    yield container
+    container.dispose()
+
+
+def register(registry, name="Karaoke Hoa Hồng", commune="03646"):
+    return handlers.register_establishment(registry.uow(), ADMIN_USER, {
+        "name": name, "business_type": "karaoke", "owner_name": "Lò Văn Thành",
+        "address": "Tổ 2, Phường Chiềng Lề", "commune_code": commune,
+    }, ("14",))
+
+
+def drain(runner, rounds=5):
+    for _ in range(rounds):
+        runner.run_once(timeout=0.01)
+
+
+def dead_letters(transport):
+    consumer = transport.consumer("test-dead-letter-reader", [topics.DEAD_LETTERS])
+    return [json.loads(m.value) for m in consumer.poll(0.01, 1000)]
+
+
+class FlakyProducer:
+    """Fails the first ``failures`` sends, as a broker that is down would."""
+
+    def __init__(self, inner, failures):
+        self.inner, self.failures, self.calls = inner, failures, 0
+
+    def send(self, messages, timeout):
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            return [ConnectionError("broker unreachable")] * len(messages)
+        return self.inner.send(messages, timeout)
+
+    def close(self):
+        pass
+
+
+def outbox_rows(registry):
+    table = registry.service.tables["outbox"]
+    with registry.engine.connect() as conn:
+        return conn.execute(select(table).order_by(table.c.id)).all()
+
+
+def test_a_registration_reaches_a_consumer_exactly_once(registry, probe):
+    establishment = register(registry)
+    assert registry.relay().run_once() == 1
+    (runner,) = probe.consumer_runners()
+    drain(runner)
+    rows = applied_rows(probe)
+    assert [(r.subject, r.name) for r in rows] == [(establishment.id, "Karaoke Hoa Hồng")]
+
+
+def test_relay_retries_an_unreachable_broker_until_it_acknowledges(registry, probe):
+    register(registry)
+    relay = registry.relay()
+    relay.producer = FlakyProducer(relay.producer, failures=3)
+    for _ in range(3):
+        assert relay.run_once() == 0
+        table = registry.service.tables["outbox"]
+        with registry.engine.begin() as conn:  # skip the backoff wait
+            conn.execute(update(table).values(next_attempt_at=table.c.created_at))
+    (row,) = outbox_rows(registry)
+    assert row.published_at is None and row.attempts == 3 and "broker unreachable" in row.last_error
+    assert relay.run_once() == 1
+    (row,) = outbox_rows(registry)
+    assert row.published_at is not None
+    (runner,) = probe.consumer_runners()
+    drain(runner)
+    assert applied_count(probe) == 1
+
+
+def test_a_failed_publish_is_postponed_with_backoff_not_abandoned(registry):
+    register(registry)
+    relay = registry.relay()
+    relay.producer = FlakyProducer(relay.producer, failures=1)
+    assert relay.run_once() == 0
+    (row,) = outbox_rows(registry)
+    assert row.next_attempt_at > row.created_at
+    assert relay.run_once() == 0  # not due yet
+    assert relay.backlog() == 1
+
+
+def test_events_of_one_establishment_keep_their_order(registry, embedded_transport):
+    establishment = register(registry)
+    handlers.change_status(registry.uow(), ADMIN_USER, establishment.id, "suspended", "vi phạm", None)
+    handlers.change_status(registry.uow(), ADMIN_USER, establishment.id, "active", "khắc phục xong", None)
+    handlers.change_status(registry.uow(), ADMIN_USER, establishment.id, "closed", "ngừng kinh doanh", None)
+    relay = registry.relay()
+    relay.batch_size = 1  # one event per pass: order must come from the relay, not luck
+    while relay.run_once():
+        pass
+    consumer = embedded_transport.consumer("order-check", [topics.REGISTRY_ESTABLISHMENTS])
+    types = [json.loads(m.value)["type"].split(".")[-2] for m in consumer.poll(0.01, 100)]
+    assert types == ["registered", "status_changed", "status_changed", "status_changed"]
+
+
+def test_later_events_of_a_key_wait_for_an_earlier_one_that_failed(registry, embedded_transport):
+    establishment = register(registry)
+    handlers.change_status(registry.uow(), ADMIN_USER, establishment.id, "suspended", "vi phạm", None)
+    relay = registry.relay()
+
+    class FailFirst:
+        def send(self, messages, timeout):
+            return [ConnectionError("lost")] + [None] * (len(messages) - 1)
+
+    relay.producer = FailFirst()
+    assert relay.run_once() == 0
+    assert all(row.published_at is None for row in outbox_rows(registry))
+
+
+class CrashAfterSend(Relay):
+    """A relay that dies after the broker acknowledged, before it could mark the rows."""
+
+    def run_once(self):
+        original = self.producer.send
+
+        def send_then_crash(messages, timeout):
+            original(messages, timeout)
+            raise SystemExit("killed between publishing and marking")
+
+        self.producer.send = send_then_crash
+        try:
+            return super().run_once()
+        finally:
+            self.producer.send = original
+
+
+def test_relay_killed_between_publish_and_mark_gives_a_duplicate_applied_once(registry, probe, embedded_transport):
+    register(registry)
+    crashing = CrashAfterSend("registry", registry.service.tables["outbox"], registry.session_factory,
+                              embedded_transport.producer())
+    with pytest.raises(SystemExit):
+        crashing.run_once()
+    assert registry.relay().run_once() == 1  # the restarted relay publishes it again
+    reader = embedded_transport.consumer("dup-check", [topics.REGISTRY_ESTABLISHMENTS])
+    delivered = [json.loads(m.value)["id"] for m in reader.poll(0.01, 100)]
+    assert len(delivered) == 2 and len(set(delivered)) == 1
+    (runner,) = probe.consumer_runners()
+    drain(runner)
+    assert applied_count(probe) == 1
+
+
+def test_a_poison_event_is_dead_lettered_and_the_consumer_moves_on(registry, probe, embedded_transport):
+    register(registry, name="poison")
+    register(registry, name="Nhà nghỉ Bình Minh")
+    registry.relay().run_once()
+    (runner,) = probe.consumer_runners()
+    drain(runner)
+    assert [r.name for r in applied_rows(probe)] == ["Nhà nghỉ Bình Minh"]
+    (letter,) = dead_letters(embedded_transport)
+    assert letter["consumer"] == "probe-registrations"
+    assert "can never be applied" in letter["error"]
+    assert json.loads(letter["original"])["data"]["name"] == "poison"
+
+
+def test_an_unreadable_message_is_dead_lettered(registry, probe, embedded_transport):
+    embedded_transport.producer().send([Outgoing(topics.REGISTRY_ESTABLISHMENTS, "k", b"\xff not json")], 1)
+    register(registry)
+    registry.relay().run_once()
+    (runner,) = probe.consumer_runners()
+    drain(runner)
+    assert applied_count(probe) == 1
+    (letter,) = dead_letters(embedded_transport)
+    assert "EnvelopeError" in letter["error"]
+
+
+def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_attempts(registry, probe, embedded_transport):
+    register(registry, name="fail-always")
+    register(registry, name="Spa Ngọc Lan")
+    registry.relay().run_once()
+    (runner,) = probe.consumer_runners()
+    drain(runner)
+    assert [r.name for r in applied_rows(probe)] == ["Spa Ngọc Lan"]
+    (letter,) = dead_letters(embedded_transport)
+    assert "handler failure for fail-always" in letter["error"]
+
+
+def test_a_transient_handler_failure_is_retried_and_applied_once(registry, probe):
+    probe_module.failures["Bar Cao Nguyên"] = 2
+    register(registry, name="Bar Cao Nguyên")
+    registry.relay().run_once()
+    (runner,) = probe.consumer_runners()
+    drain(runner)
+    assert [r.name for r in applied_rows(probe)] == ["Bar Cao Nguyên"]
+
+
+def test_event_types_without_a_handler_are_skipped_and_committed(registry, probe):
+    establishment = register(registry)
+    handlers.change_status(registry.uow(), ADMIN_USER, establishment.id, "suspended", "vi phạm", None)
+    registry.relay().run_once()
+    (runner,) = probe.consumer_runners()
+    drain(runner)
+    assert applied_count(probe) == 1
+    assert runner.consumer.lag() == 0
+
+
+def test_a_restarted_consumer_resumes_after_what_it_committed(registry, probe):
+    register(registry, name="A")
+    registry.relay().run_once()
+    (first,) = probe.consumer_runners()
+    drain(first)
+    register(registry, name="B")
+    registry.relay().run_once()
+    (second,) = probe.consumer_runners()  # a new process: fresh consumer, same group
+    drain(second)
+    assert [r.name for r in applied_rows(probe)] == ["A", "B"]
+
+
+def test_the_correlation_id_of_a_request_travels_in_its_event(registry):
+    from chassis import logs
+
+    logs.correlation_id.set("req-42")
+    try:
+        register(registry)
+    finally:
+        logs.correlation_id.set(None)
+    (row,) = outbox_rows(registry)
+    assert json.loads(row.payload)["correlationid"] == "req-42"
