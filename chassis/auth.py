@@ -54,7 +54,10 @@ class Authenticator:
         self.secret = secret
         self.audience = audience
         self.issuer = issuer
-        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
+        # The key set is cached for 5 minutes (a withdrawn key stops working within that time); an
+        # unknown key id refetches it at once, so a rotated key works without a restart.
+        self.jwks = (jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, cache_keys=False,
+                                     cooldown_duration=0) if jwks_url else None)
 
     @classmethod
     def from_config(cls, config) -> "Authenticator":

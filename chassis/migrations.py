@@ -7,6 +7,7 @@ from __future__ import annotations
 from alembic import command, context
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeDecorator
 
 
 def alembic_config(service, connection=None) -> AlembicConfig:
@@ -28,10 +29,17 @@ def revision(service, engine: Engine, message: str) -> None:
         command.revision(alembic_config(service, connection), message=message, autogenerate=True)
 
 
+def _render_item(type_, obj, autogen_context):
+    """Write the chassis's column types as the plain SQLAlchemy types they store."""
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False
+
+
 def run_env(metadata) -> None:
     """The body of every service's ``env.py``."""
     connection = context.config.attributes["connection"]
     context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, render_item=_render_item)
     with context.begin_transaction():
         context.run_migrations()

@@ -22,7 +22,7 @@ class Worker:
 
     def start(self) -> "Worker":
         for c in self.containers:
-            c.transport.ensure_topics(c.topics())
+            self._ensure_topics(c)
         for c in self.containers:
             name = c.service.name
             if self.with_relay:
@@ -32,6 +32,18 @@ class Worker:
                 for runner in c.consumer_runners():
                     self._spawn(f"{name}-{runner.spec.name}", lambda r=runner: r.run(self.stop_event))
         return self
+
+    def _ensure_topics(self, c) -> None:
+        """Create the service's topics, waiting (with backoff) for a broker that is not up yet."""
+        delay = 0.5
+        while not self.stop_event.is_set():
+            try:
+                c.transport.ensure_topics(c.topics())
+                return
+            except Exception:  # noqa: BLE001 - broker not reachable yet
+                log.warning("cannot create topics yet; retrying", exc_info=True, extra={"retry_in_s": delay})
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 30.0)
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 _PATTERNS = [
-    (re.compile(r"^(\d{4})$"), "year"),
-    (re.compile(r"^(\d{4})S([12])$"), "half_year"),
-    (re.compile(r"^(\d{4})Q([1-4])$"), "quarter"),
-    (re.compile(r"^(\d{4})(0[1-9]|1[0-2])$"), "month"),
+    (re.compile(r"([0-9]{4})"), "year"),
+    (re.compile(r"([0-9]{4})S([12])"), "half_year"),
+    (re.compile(r"([0-9]{4})Q([1-4])"), "quarter"),
+    (re.compile(r"([0-9]{4})(0[1-9]|1[0-2])"), "month"),
 ]
 
 
@@ -32,7 +32,7 @@ def _month_end(year: int, month: int) -> date:
 def parse(code: str) -> Period:
     """Parse a period code; raise ValueError with a readable message otherwise."""
     for pattern, kind in _PATTERNS:
-        m = pattern.match(code or "")
+        m = pattern.fullmatch(code or "")
         if not m:
             continue
         year = int(m.group(1))

@@ -26,15 +26,15 @@ def services():
 
 
 def make_config(service: str, tmp_path, **overrides) -> Config:
-    return Config(
+    settings = dict(
         service=service,
         database_url=f"sqlite:///{tmp_path}/{service}.db",
         embedded_log_url=f"sqlite:///{tmp_path}/events.db",
         jwt_secret=TEST_SECRET,
         consumer_retry_backoff=0.01,
         relay_poll_interval=0.05,
-        **overrides,
     )
+    return Config(**{**settings, **overrides})
 
 
 @pytest.fixture

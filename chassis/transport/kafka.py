@@ -61,31 +61,43 @@ class KafkaTransport:
 
 
 class _Producer:
+    """Connects on first use and again after a failure, so a broker that is down at start-up
+    only delays publishing: the relay keeps the events in the outbox meanwhile."""
+
     def __init__(self, bootstrap_servers):
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            max_in_flight_requests_per_connection=5,
-            linger_ms=5,
-            max_block_ms=5000,
-            request_timeout_ms=10000,
-            delivery_timeout_ms=30000,
-            key_serializer=lambda k: k.encode("utf-8"),
-            client_id="lanhmanh-relay",
-        )
+        self.bootstrap_servers = bootstrap_servers
+        self._producer: KafkaProducer | None = None
+
+    def _connect(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap_servers,
+                acks="all",
+                enable_idempotence=True,
+                max_in_flight_requests_per_connection=5,
+                linger_ms=5,
+                max_block_ms=5000,
+                request_timeout_ms=10000,
+                delivery_timeout_ms=30000,
+                client_id="lanhmanh-relay",
+            )
+        return self._producer
 
     def send(self, messages: list[Outgoing], timeout: float) -> list[Exception | None]:
+        try:
+            producer = self._connect()
+        except KafkaError as exc:
+            return [exc] * len(messages)
         futures = []
         for m in messages:
             try:
                 futures.append(
-                    self._producer.send(m.topic, key=m.key, value=m.value, headers=list(m.headers.items()))
+                    producer.send(m.topic, key=m.key.encode("utf-8"), value=m.value, headers=list(m.headers.items()))
                 )
             except KafkaError as exc:  # metadata unavailable within max_block_ms: broker down
                 futures.append(exc)
         try:
-            self._producer.flush(timeout=timeout)
+            producer.flush(timeout=timeout)
         except KafkaError as exc:
             log.warning("flush failed", extra={"error": str(exc)})
         results: list[Exception | None] = []
@@ -101,25 +113,35 @@ class _Producer:
         return results
 
     def close(self) -> None:
-        self._producer.close(timeout=5)
+        if self._producer is not None:
+            self._producer.close(timeout=5)
 
 
 class _Consumer:
+    """Joins its group on first poll, so a broker that is down at start-up only delays consuming."""
+
     def __init__(self, bootstrap_servers, group: str, topics: list[str]):
-        try:
-            self._consumer = KafkaConsumer(
-                *topics,
-                bootstrap_servers=bootstrap_servers,
-                group_id=group,
-                client_id=group,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_interval_ms=300000,
-                session_timeout_ms=10000,
-                heartbeat_interval_ms=3000,
-            )
-        except KafkaError as exc:
-            raise TransportError(f"cannot reach Kafka: {exc}") from exc
+        self.bootstrap_servers, self.group, self.topics = bootstrap_servers, group, topics
+        self._client: KafkaConsumer | None = None
+
+    @property
+    def _consumer(self) -> KafkaConsumer:
+        if self._client is None:
+            try:
+                self._client = KafkaConsumer(
+                    *self.topics,
+                    bootstrap_servers=self.bootstrap_servers,
+                    group_id=self.group,
+                    client_id=self.group,
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_poll_interval_ms=300000,
+                    session_timeout_ms=10000,
+                    heartbeat_interval_ms=3000,
+                )
+            except KafkaError as exc:
+                raise TransportError(f"cannot reach Kafka: {exc}") from exc
+        return self._client
 
     def poll(self, timeout: float, max_records: int) -> list[Message]:
         try:
@@ -149,6 +171,8 @@ class _Consumer:
         self._consumer.seek(TopicPartition(message.topic, message.partition), message.offset)
 
     def lag(self) -> int | None:
+        if self._client is None:
+            return None
         total = 0
         for tp in self._consumer.assignment():
             high = self._consumer.highwater(tp)
@@ -158,4 +182,5 @@ class _Consumer:
         return total
 
     def close(self) -> None:
-        self._consumer.close(autocommit=False)
+        if self._client is not None:
+            self._client.close(autocommit=False)

@@ -24,6 +24,7 @@ class _Establishment(Payload):
     district_code = fields.String(required=True)
     province_code = fields.String(required=True)
     employees = fields.Integer(allow_none=True)
+    operating_since = fields.Date(allow_none=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     risk_level = fields.String(required=True, validate=validate.OneOf(RISK_LEVELS))
 

@@ -49,6 +49,7 @@ def load(container, count: int = 360, seed: int = 33) -> int:
             "owner_name": f"{rng.choice(OWNERS)} {rng.choice(GIVEN)}",
             "address": f"Bản {rng.randint(1, 20)}, {commune.name}",
             "commune_code": commune.code, "employees": rng.randint(1, 25),
+            "operating_since": date(rng.randint(2010, 2019), rng.randint(1, 12), rng.randint(1, 28)),
             "risk_level": rng.choices(["low", "medium", "high"], weights=[5, 4, 1])[0],
         }, container.config.provinces)
         if i % 3 == 0:

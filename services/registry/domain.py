@@ -5,7 +5,7 @@ Pure Python: no Flask, no SQLAlchemy, no broker. Rules live here and nowhere els
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 
 from contracts import periods
 from contracts.text import fold
@@ -27,7 +27,14 @@ TRANSITIONS = {
     CLOSED: set(),
 }
 EDITABLE = ("name", "business_type", "licence_number", "owner_name", "address", "commune_code", "employees",
-            "risk_level")
+            "risk_level", "operating_since")
+
+#: Vietnam's time (UTC+7, no daylight saving): "today" for a Sơn La inspector at 01:00 is not UTC's.
+LOCAL_TIME = timezone(timedelta(hours=7), "ICT")
+
+
+def local_date(at: datetime) -> date:
+    return at.astimezone(LOCAL_TIME).date()
 
 
 class RegistryError(Exception):
@@ -84,6 +91,7 @@ class Establishment:
     registered_by: str
     registered_at: datetime
     licence_number: str | None = None
+    operating_since: date | None = None  # when the business opened; defaults to the day it is registered
     employees: int | None = None
     risk_level: str = "medium"
     status: str = ACTIVE
@@ -96,11 +104,12 @@ class Establishment:
 
     @classmethod
     def register(cls, id: str, *, by: str, at: datetime, **details) -> "Establishment":
-        _check_details(details)
+        _check_details(details, local_date(at))
         establishment = cls(id=id, registered_by=by, registered_at=at, updated_at=at, **details)
+        establishment.operating_since = establishment.operating_since or local_date(at)
         establishment.name_key = fold(establishment.name)
         establishment.status_history.append(
-            StatusChange(ACTIVE, None, "registered", at.date(), by, at)
+            StatusChange(ACTIVE, None, "registered", local_date(at), by, at)
         )
         return establishment
 
@@ -111,7 +120,7 @@ class Establishment:
             raise InvalidChange(f"cannot change {', '.join(sorted(unknown))} here", field=sorted(unknown)[0])
         if self.status == CLOSED:
             raise Conflict("a closed establishment cannot be changed", field="status")
-        _check_details(changes)
+        _check_details(changes, local_date(at))
         changed = [k for k, v in changes.items() if getattr(self, k) != v]
         for name in changed:
             setattr(self, name, changes[name])
@@ -128,7 +137,7 @@ class Establishment:
             raise InvalidChange("a status change needs a reason", field="reason")
         if status not in TRANSITIONS[self.status]:
             raise Conflict(f"an establishment that is {self.status} cannot become {status}", field="status")
-        if effective_on > at.date():
+        if effective_on > local_date(at):
             raise InvalidChange("a status change cannot take effect in the future", field="effective_on")
         change = StatusChange(status, self.status, reason.strip(), effective_on, by, at)
         self.status_history.append(change)
@@ -145,7 +154,9 @@ class Establishment:
             raise InvalidChange("reviews are half-yearly (2020S1) or yearly (2020)", field="period")
         if outcome not in REVIEW_OUTCOMES:
             raise InvalidChange(f"outcome must be one of {', '.join(REVIEW_OUTCOMES)}", field="outcome")
-        if reviewed_on < parsed.start or reviewed_on > at.date():
+        if self.operating_since and parsed.end < self.operating_since:
+            raise InvalidChange(f"the establishment was not operating yet in {period}", field="period")
+        if reviewed_on < parsed.start or reviewed_on > local_date(at):
             raise InvalidChange("the review date must be in or after its period, and not in the future",
                                 field="reviewed_on")
         if self.status not in (ACTIVE, SUSPENDED):
@@ -164,12 +175,14 @@ class Establishment:
         parsed = periods.parse(period)
         return (
             self.status in (ACTIVE, SUSPENDED)
-            and self.registered_at.date() <= parsed.end
+            and (self.operating_since or local_date(self.registered_at)) <= parsed.end
             and not any(r.period == period for r in self.reviews)
         )
 
 
-def _check_details(details: dict) -> None:
+def _check_details(details: dict, today: date) -> None:
+    if details.get("operating_since") and details["operating_since"] > today:
+        raise InvalidChange("operating_since cannot be in the future", field="operating_since")
     if "business_type" in details and details["business_type"] not in BUSINESS_TYPES:
         raise InvalidChange(f"business_type must be one of {', '.join(BUSINESS_TYPES)}", field="business_type")
     if "risk_level" in details and details["risk_level"] not in RISK_LEVELS:

@@ -12,7 +12,7 @@ from typing import Callable
 from chassis.auth import Principal
 from contracts.events import registry as events
 from contracts.refdata import units
-from services.registry.domain import Conflict, Establishment, InvalidChange
+from services.registry.domain import Conflict, Establishment, InvalidChange, local_date
 from services.registry.repository import RegistryUnitOfWork
 
 
@@ -74,7 +74,7 @@ def change_status(uow: RegistryUnitOfWork, actor: Principal, establishment_id: s
         establishment = uow.establishments.get(establishment_id)
         actor.require_district(establishment.district_code)
         at = now()
-        change = establishment.change_status(status, reason, effective_on or at.date(), actor.sub, at)
+        change = establishment.change_status(status, reason, effective_on or local_date(at), actor.sub, at)
         uow.publish(events.ESTABLISHMENT_STATUS_CHANGED, establishment.id, {
             "establishment_id": establishment.id, "previous_status": change.previous_status,
             "status": change.status, "reason": change.reason, "effective_on": change.effective_on,
@@ -107,5 +107,6 @@ def snapshot(e: Establishment) -> dict:
         "establishment_id": e.id, "name": e.name, "business_type": e.business_type,
         "licence_number": e.licence_number, "address": e.address, "commune_code": e.commune_code,
         "district_code": e.district_code, "province_code": e.province_code, "employees": e.employees,
+        "operating_since": e.operating_since,
         "status": e.status, "risk_level": e.risk_level,
     }

@@ -25,6 +25,7 @@ establishments = Table(
     Column("commune_code", String(5), nullable=False, index=True),
     Column("district_code", String(3), nullable=False, index=True),
     Column("province_code", String(2), nullable=False),
+    Column("operating_since", Date, nullable=False),
     Column("employees", Integer),
     Column("risk_level", String(10), nullable=False, index=True),
     Column("status", String(20), nullable=False, index=True),

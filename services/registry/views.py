@@ -38,7 +38,7 @@ def search(session: Session, actor: Principal, filters: dict, page: int, page_si
         period = periods.parse(filters["due_for_review"])
         conditions += [
             t.c.status.in_((ACTIVE, SUSPENDED)),
-            func.date(t.c.registered_at) <= period.end,
+            t.c.operating_since <= period.end,
             ~exists().where(and_(reviews.c.establishment_id == t.c.id, reviews.c.period == period.code)),
         ]
     where = and_(True, *conditions)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 19:06:09.580711
+Create Date: 2026-11-29 19:14:52.293524
 
 """
 from typing import Sequence, Union
@@ -32,6 +32,7 @@ def upgrade() -> None:
     sa.Column('commune_code', sa.String(length=5), nullable=False),
     sa.Column('district_code', sa.String(length=3), nullable=False),
     sa.Column('province_code', sa.String(length=2), nullable=False),
+    sa.Column('operating_since', sa.Date(), nullable=False),
     sa.Column('employees', sa.Integer(), nullable=True),
     sa.Column('risk_level', sa.String(length=10), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),

@@ -58,7 +58,7 @@ class Establishment(MethodView):
 
     @roles_required(*WRITERS)
     @blp.etag
-    @blp.arguments(EstablishmentPatch)
+    @blp.arguments(EstablishmentPatch(partial=True))
     @blp.response(200, EstablishmentSchema)
     def patch(self, changes, establishment_id):
         """Change registered details (needs If-Match with the ETag of the last read)"""

@@ -30,6 +30,7 @@ class EstablishmentInput(Schema):
     owner_name = fields.String(required=True, validate=validate.Length(1, 200))
     address = fields.String(required=True, validate=validate.Length(1, 500))
     commune_code = fields.String(required=True, validate=COMMUNE, metadata={"example": "03646"})
+    operating_since = fields.Date(metadata={"description": "When the business opened (default: today)."})
     employees = fields.Integer(allow_none=True, validate=validate.Range(0, 100000))
     risk_level = fields.String(load_default="medium", validate=validate.OneOf(domain.RISK_LEVELS))
 
@@ -40,8 +41,7 @@ class EstablishmentInput(Schema):
 
 
 class EstablishmentPatch(EstablishmentInput):
-    class Meta(Schema.Meta):
-        partial = True
+    """Every field optional: only what is sent changes (routes load it with ``partial=True``)."""
 
 
 class StatusChangeSchema(Schema):
@@ -79,6 +79,7 @@ class EstablishmentSchema(Schema):
     district_code = fields.String()
     district_name = fields.Method("_district_name")
     province_code = fields.String()
+    operating_since = fields.Date()
     employees = fields.Integer(allow_none=True)
     risk_level = fields.String()
     status = fields.String()
