@@ -20,7 +20,11 @@ class KafkaTransport:
         self.replication_factor = replication_factor
 
     def ensure_topics(self, names: list[str]) -> None:
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id="lanhmanh-admin")
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id="lanhmanh-admin",
+                                     bootstrap_timeout_ms=10000)
+        except KafkaError as exc:
+            raise TransportError(f"cannot reach Kafka: {exc}") from exc
         try:
             existing = set(admin.list_topics())
             missing = [
@@ -44,7 +48,8 @@ class KafkaTransport:
     def ping(self) -> bool:
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000, client_id="lanhmanh-ping"
+                bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000, bootstrap_timeout_ms=3000,
+                client_id="lanhmanh-ping",
             )
         except KafkaError:
             return False
@@ -77,6 +82,7 @@ class _Producer:
                 max_in_flight_requests_per_connection=5,
                 linger_ms=5,
                 max_block_ms=5000,
+                bootstrap_timeout_ms=5000,
                 request_timeout_ms=10000,
                 delivery_timeout_ms=30000,
                 client_id="lanhmanh-relay",
@@ -138,6 +144,7 @@ class _Consumer:
                     max_poll_interval_ms=300000,
                     session_timeout_ms=10000,
                     heartbeat_interval_ms=3000,
+                    bootstrap_timeout_ms=5000,
                 )
             except KafkaError as exc:
                 raise TransportError(f"cannot reach Kafka: {exc}") from exc

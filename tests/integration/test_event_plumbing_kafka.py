@@ -164,7 +164,8 @@ def test_a_poison_event_goes_to_the_dead_letter_topic_and_the_consumer_moves_on(
     def poison_dead_lettered():
         runner.run_once(timeout=0.2)  # the two events may sit on different partitions: keep consuming
         letters.extend(json.loads(r.value) for rs in reader.poll(200).values() for r in rs)
-        return any(letter.get("key") == poison.id for letter in letters)
+        return (any(letter.get("key") == poison.id for letter in letters)
+                and any(r.subject == good.id for r in applied_rows(pg_probe)))
 
     try:
         wait_until(poison_dead_lettered, 40, 0, "the dead letter")
