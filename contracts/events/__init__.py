@@ -56,5 +56,13 @@ def lookup(ce_type: str) -> EventType | None:
     return CATALOGUE.get(ce_type)
 
 
-# Importing the modules fills the catalogue.
-from contracts.events import registry  # noqa: E402,F401
+def _load_all() -> None:
+    """Import every module of this package: each one fills the catalogue with its `define` calls."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_load_all()

@@ -41,21 +41,24 @@ def free_port() -> int:
 @dataclass
 class System:
     mode: str
-    base_url: str
-    read_events: Callable[[str], list[dict]]  # CloudEvents on the registry topic with this subject
+    base_urls: dict[str, str]  # service name -> http://127.0.0.1:port (one port for all when embedded)
+    read_events: Callable[[str, str], list[dict]]  # (topic, subject) -> the CloudEvents on it so far
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def url(self, path: str) -> str:
-        return self.base_url + path
+        """``/registry/v1/...`` → the URL of the process that serves that service."""
+        service = path.lstrip("/").split("/", 1)[0]
+        return self.base_urls.get(service, next(iter(self.base_urls.values()))) + path
 
     def headers(self, *roles: str, district: str | None = None, **extra) -> dict:
         jwt = Authenticator(TEST_SECRET, None, "lanhmanh").issue(f"e2e-{uuid.uuid4().hex[:6]}", list(roles), district)
         return {"Authorization": f"Bearer {jwt}", **extra}
 
-    def events_for(self, subject: str, count: int, timeout: float = 30.0) -> list[dict]:
+    def events_for(self, subject: str, count: int, timeout: float = 30.0, topic: str = TOPIC) -> list[dict]:
+        """Wait until ``count`` events about ``subject`` are on ``topic``; return them in order."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            events = self.read_events(subject)
+            events = self.read_events(topic, subject)
             if len(events) >= count:
                 return events
             time.sleep(0.2)
@@ -104,51 +107,66 @@ def _embedded(tmp: Path) -> System:
     base = f"http://127.0.0.1:{port}"
     _wait_ready(base + "/registry/readyz", [process], [log])
 
-    def read_events(subject: str) -> list[dict]:
+    def read_events(topic: str, subject: str) -> list[dict]:
         transport = EmbeddedTransport(f"sqlite:///{tmp}/var/events.db")
-        consumer = transport.consumer(f"e2e-reader-{uuid.uuid4().hex[:6]}", [TOPIC])
+        consumer = transport.consumer(f"e2e-reader-{uuid.uuid4().hex[:6]}", [topic])
         events = [json.loads(m.value) for m in consumer.poll(0.05, 100000)]
         transport.engine.dispose()
         return [e for e in events if e.get("subject") == subject]
 
-    return System("embedded", base, read_events, [process])
+    from chassis.service import discover
+
+    return System("embedded", {name: base for name in discover()}, read_events, [process])
 
 
 def _distributed(tmp: Path) -> System:
+    """Every installed service as its own gunicorn web process and worker, each with its own database."""
     from kafka import KafkaConsumer
+
+    from chassis.service import discover
 
     server_url = require_env("LANHMANH_TEST_DATABASE_URL")
     kafka = require_env("KAFKA_BOOTSTRAP_SERVERS")
-    name = f"lm_e2e_{uuid.uuid4().hex[:10]}"
+    env = {**os.environ, "EVENT_TRANSPORT": "kafka", "KAFKA_BOOTSTRAP_SERVERS": kafka, "JWT_SECRET": TEST_SECRET,
+           "KAFKA_PARTITIONS": "3"}
+    databases, processes, logs, base_urls = [], [], [], {}
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    for service in discover():
+        name = f"lm_e2e_{service}_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        databases.append(name)
+        env[f"{service.upper()}_DATABASE_URL"] = make_url(server_url).set(database=name).render_as_string(
+            hide_password=False)
     admin.dispose()
-    db_url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    port = free_port()
-    env = {**os.environ, "REGISTRY_DATABASE_URL": db_url, "EVENT_TRANSPORT": "kafka",
-           "KAFKA_BOOTSTRAP_SERVERS": kafka, "JWT_SECRET": TEST_SECRET, "KAFKA_PARTITIONS": "3"}
-    subprocess.run([str(BIN / "lanhmanh"), "migrate", "registry"], env=env, check=True, capture_output=True)
-    web_log, worker_log = tmp / "web.log", tmp / "worker.log"
-    web = _start([str(BIN / "lanhmanh"), "serve", "registry", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-                 env, web_log)
-    worker = _start([str(BIN / "lanhmanh"), "worker", "registry"], env, worker_log)
-    base = f"http://127.0.0.1:{port}"
-    _wait_ready(base + "/registry/readyz", [web, worker], [web_log, worker_log])
-    reader = KafkaConsumer(TOPIC, bootstrap_servers=kafka, group_id=f"e2e-{uuid.uuid4().hex[:6]}",
-                           auto_offset_reset="earliest", enable_auto_commit=False)
-    seen: list[dict] = []
+    subprocess.run([str(BIN / "lanhmanh"), "migrate"], env=env, check=True, capture_output=True)
+    for service in discover():
+        port = free_port()
+        web_log, worker_log = tmp / f"{service}-web.log", tmp / f"{service}-worker.log"
+        processes.append(_start([str(BIN / "lanhmanh"), "serve", service, "--bind", f"127.0.0.1:{port}",
+                                 "--workers", "2"], env, web_log))
+        processes.append(_start([str(BIN / "lanhmanh"), "worker", service], env, worker_log))
+        logs += [web_log, worker_log]
+        base_urls[service] = f"http://127.0.0.1:{port}"
+    for service, base in base_urls.items():
+        _wait_ready(f"{base}/{service}/readyz", processes, logs)
+    readers: dict[str, KafkaConsumer] = {}
+    seen: dict[str, list[dict]] = {}
 
-    def read_events(subject: str) -> list[dict]:
-        for records in reader.poll(500).values():
+    def read_events(topic: str, subject: str) -> list[dict]:
+        if topic not in readers:
+            readers[topic] = KafkaConsumer(topic, bootstrap_servers=kafka, group_id=f"e2e-{uuid.uuid4().hex[:6]}",
+                                           auto_offset_reset="earliest", enable_auto_commit=False)
+            seen[topic] = []
+        for records in readers[topic].poll(500).values():
             for r in records:
                 event = json.loads(r.value)
                 assert r.key.decode() == event["subject"]  # the key is the aggregate id
-                seen.append(event)
-        return [e for e in seen if e.get("subject") == subject]
+                seen[topic].append(event)
+        return [e for e in seen[topic] if e.get("subject") == subject]
 
-    system = System("distributed", base, read_events, [web, worker])
-    system._cleanup = lambda: (reader.close(), _drop(server_url, name))  # type: ignore[attr-defined]
+    system = System("distributed", base_urls, read_events, processes)
+    system._cleanup = lambda: ([r.close() for r in readers.values()], [_drop(server_url, n) for n in databases])  # type: ignore[attr-defined]
     return system
 
 
