@@ -128,6 +128,8 @@ def _sample(field: fields.Field):
         return "2020-06-01"
     if isinstance(field, fields.Integer):
         return 1
+    if isinstance(field, fields.Boolean):
+        return True
     if isinstance(field, fields.List):
         return []
     choices = next((v.choices for v in field.validators if hasattr(v, "choices")), None)
