@@ -24,6 +24,10 @@ class InspectionScheduledV1(_Inspection):
     scheduled_on = fields.Date(required=True)
 
 
+class InspectionStartedV1(_Inspection):
+    started_at = fields.DateTime(required=True)
+
+
 class InspectionCompletedV1(_Inspection):
     conducted_on = fields.Date(required=True)
     passed = fields.Boolean(required=True)
@@ -39,6 +43,20 @@ class InspectionCompletedV1(_Inspection):
 
 class InspectionCancelledV1(_Inspection):
     reason = fields.String(required=True)
+
+
+class RiskAssessedV1(Payload):
+    """After a completed inspection: the establishment's new risk level and the sanctions that change
+    its status. The registry applies it (suspension for N days; a proposal to revoke)."""
+
+    establishment_id = fields.UUID(required=True)
+    inspection_id = fields.UUID(required=True)
+    risk_level = fields.String(required=True, validate=validate.OneOf(("low", "medium", "high")))
+    assessed_on = fields.Date(required=True)
+    suspension_days = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    revocation_proposed = fields.Boolean(load_default=False)
+    commune_code = fields.String(required=True)
+    district_code = fields.String(required=True)
 
 
 class PoliceReferralV1(Payload):
@@ -67,6 +85,8 @@ class SupportReferralV1(Payload):
 
 INSPECTION_SCHEDULED = define("inspection.inspection.scheduled", 1, topics.INSPECTION_INSPECTIONS,
                               InspectionScheduledV1, "An inspection was planned for an establishment.")
+INSPECTION_STARTED = define("inspection.inspection.started", 1, topics.INSPECTION_INSPECTIONS,
+                            InspectionStartedV1, "The team is at the establishment.")
 INSPECTION_COMPLETED = define("inspection.inspection.completed", 1, topics.INSPECTION_INSPECTIONS,
                               InspectionCompletedV1, "Results recorded: violations, sanctions, signs found.")
 INSPECTION_CANCELLED = define("inspection.inspection.cancelled", 1, topics.INSPECTION_INSPECTIONS,
@@ -75,3 +95,5 @@ POLICE_REFERRAL = define("inspection.referral.police", 1, topics.INSPECTION_REFE
                          "Signs of prostitution at an establishment, for the police (becomes a tip).")
 SUPPORT_REFERRAL = define("inspection.referral.support", 1, topics.INSPECTION_REFERRALS, SupportReferralV1,
                           "People who consented to support: a count and random referral ids.")
+RISK_ASSESSED = define("inspection.establishment.risk_assessed", 1, topics.INSPECTION_RISK, RiskAssessedV1,
+                       "New risk level and status-changing sanctions; key = establishment id.")
