@@ -1,0 +1,48 @@
+"""/reporting/v1/admin: the projection's state, and its rebuild from the start of the topics."""
+from __future__ import annotations
+
+import time
+
+from flask.views import MethodView
+
+from chassis.api import Blueprint
+from chassis.auth import ADMIN, current_principal, roles_required
+from chassis.consumer import ConsumerRunner
+from chassis.web import container
+from services.reporting import handlers, views
+from services.reporting.resources.admin.schemas import ProjectionSchema, RebuildSchema
+
+blp = Blueprint("admin", __name__, description=(
+    "Quản trị — the projections built from every service's events: their lag, and a rebuild from the start of "
+    "the topics."))
+
+
+@blp.route("/admin/projection")
+class Projection(MethodView):
+    @roles_required()
+    @blp.response(200, ProjectionSchema)
+    def get(self):
+        """The projection's generation and lag"""
+        with container().session_factory() as session:
+            return views.projection(session)
+
+
+@blp.route("/admin/rebuild")
+class Rebuild(MethodView):
+    @roles_required(ADMIN)
+    @blp.response(200, RebuildSchema)
+    def post(self):
+        """Empty the projections and replay every topic from its start, under a new consumer group
+        (reporting-projections-g<N>); answers when the replay has caught up"""
+        c = container()
+        started = time.monotonic()
+        generation = handlers.start_rebuild(c.uow(), current_principal())
+        spec = handlers.replay_spec(generation)
+        c.transport.ensure_topics(spec.topics)
+        runner = ConsumerRunner(c.service.name, spec, c.service.tables["inbox"], c.uow,
+                                c.transport.consumer(spec.name, spec.topics), c.transport.producer(),
+                                max_attempts=c.config.consumer_max_attempts,
+                                retry_backoff=c.config.consumer_retry_backoff)
+        messages = handlers.replay(runner)
+        return {"generation": generation, "consumer_group": spec.name, "messages": messages,
+                "seconds": round(time.monotonic() - started, 2)}
