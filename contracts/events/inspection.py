@@ -22,6 +22,8 @@ class _Inspection(Payload):
 
 class InspectionScheduledV1(_Inspection):
     scheduled_on = fields.Date(required=True)
+    # Added (optional): the failed inspection this re-inspection follows up.
+    reinspection_of = fields.UUID(allow_none=True, load_default=None)
 
 
 class InspectionStartedV1(_Inspection):
@@ -39,6 +41,10 @@ class InspectionCompletedV1(_Inspection):
     people_identified = fields.Integer(required=True)
     people_consenting_to_referral = fields.Integer(required=True)
     reinspection_id = fields.UUID(allow_none=True)
+    # Added (optional): 1 for the first result; 2, 3... for explicit corrections, which replace the
+    # previous figures for this inspection (a consumer counting inspections must not count them twice).
+    result_revision = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    correction = fields.Boolean(load_default=False)
 
 
 class InspectionCancelledV1(_Inspection):
