@@ -97,6 +97,16 @@ def plan_for(session: Session, province_code: str, year: int) -> dict | None:
     return None
 
 
+def untargeted(session: Session, province_code: str) -> dict:
+    """For a year without a plan: the indicators of the province's nearest plan, without targets."""
+    known = [p for p in plan_list(session) if p["province_code"] == province_code] or plan_list(session)
+    if not known:
+        return {"indicators": [], "at_risk_margin": 10}
+    latest = max(known, key=lambda p: p["year"])
+    return {"id": None, "title_vi": None, "title_en": None, "at_risk_margin": latest.get("at_risk_margin", 10),
+            "indicators": [{**i, "target": None, "target_count": None} for i in latest["indicators"]]}
+
+
 def plan_list(session: Session) -> list[dict]:
     found = {d["id"]: {**d, "version": 0} for d in shipped_plans().values()}
     for row in session.execute(select(plans)):
@@ -112,7 +122,7 @@ def plan(session: Session, plan_id: str) -> dict:
 def indicators(session: Session, unit: OrgUnit, period: periods.Period, today: date | None = None) -> dict:
     """Every indicator of the plan for ``unit`` and ``period``, and the same for each child unit."""
     today = today or domain.local_date(datetime.now(timezone.utc))
-    document = plan_for(session, unit.province_code, period.start.year) or {"indicators": [], "at_risk_margin": 10}
+    document = plan_for(session, unit.province_code, period.start.year) or untargeted(session, unit.province_code)
     group = "district" if unit.level == "province" else "commune"
     children = unit.children()
     keys = [c.code for c in children] or [unit.code]

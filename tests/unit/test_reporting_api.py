@@ -319,3 +319,9 @@ def test_the_dashboard_and_its_chart_library_are_served_locally(client):
     assert 'src="static/chart.umd.min.js"' in html and "https://" not in html
     library = client.get("/reporting/static/chart.umd.min.js")
     assert library.status_code == 200 and b"Chart.js" in library.data[:200]
+
+
+def test_a_year_without_a_plan_has_the_indicators_without_targets(client, reader):
+    rows = by_id(table(client, reader, org_unit="14", period="2021")["indicators"])
+    assert "communes_healthy" in rows
+    assert rows["communes_healthy"]["target"] is None and rows["communes_healthy"]["status"] is None

@@ -1,0 +1,136 @@
+"""The reporting service over HTTP in the embedded and the distributed mode: the registry's
+events move the indicators, a commune report goes through its workflow, the exports match
+the API, a rebuild from the start of the topics gives the same numbers, the dashboard is served."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import requests
+from openpyxl import load_workbook
+
+pytestmark = pytest.mark.infra
+BASE = "/reporting/v1"
+TODAY = (datetime.now(timezone.utc) + timedelta(hours=7)).date()
+YEAR = str(TODAY.year)
+HALF = f"{TODAY.year}S{1 if TODAY.month <= 6 else 2}"
+MUONG_BU = "03847"  # Xã Mường Bú, Huyện Mường La (district 120)
+
+
+def indicators(system, org_unit, period, headers=None) -> dict:
+    response = requests.get(system.url(f"{BASE}/indicators"), params={"org_unit": org_unit, "period": period},
+                            headers=headers or system.headers("reporting_consumer"), timeout=30)
+    assert response.status_code == 200, response.text
+    return {row["id"]: row for row in response.json()["indicators"]}
+
+
+def wait_for(predicate, timeout=45.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError("the indicators did not move in time")
+
+
+def enter_this_year_s_plan(system) -> None:
+    """A new year's plan is data: copy 2020's targets under this year's id."""
+    admin = system.headers("admin")
+    plan = requests.get(system.url(f"{BASE}/plans/33-KH-UBND-2020"), headers=admin, timeout=10).json()
+    plan = {**{k: v for k, v in plan.items() if k != "version"}, "id": f"KH-{YEAR}", "year": int(YEAR),
+            "title_vi": f"Kế hoạch phòng, chống mại dâm năm {YEAR}"}
+    saved = requests.put(system.url(f"{BASE}/plans/KH-{YEAR}"), json=plan, headers={**admin, "If-Match": "*"},
+                         timeout=10)
+    assert saved.status_code == 200, saved.text
+
+
+def test_registrations_and_reviews_in_the_registry_move_the_indicators(system):
+    commune = MUONG_BU
+    enter_this_year_s_plan(system)
+    before = indicators(system, commune, HALF)["establishments_reviewed"]
+    police = system.headers("police")
+    created = []
+    for i in range(2):
+        response = requests.post(system.url("/registry/v1/establishments"), headers=police, timeout=10, json={
+            "name": f"Nhà nghỉ Mường Bú {uuid.uuid4().hex[:5]}", "business_type": "accommodation",
+            "owner_name": "Lò Văn Thành", "address": "Bản Mường Bú", "commune_code": commune,
+            "operating_since": "2018-03-01"})
+        assert response.status_code == 201, response.text
+        created.append(response.json()["id"])
+    review = requests.post(system.url(f"/registry/v1/establishments/{created[0]}/reviews"), headers=police,
+                           timeout=10, json={"period": HALF, "reviewed_on": TODAY.isoformat(), "outcome": "compliant"})
+    assert review.status_code == 201, review.text
+    after = wait_for(lambda: (row := indicators(system, commune, HALF)["establishments_reviewed"])
+                     and row["numerator"] == before["numerator"] + 1 and row["denominator"] == before["denominator"] + 2
+                     and row)
+    assert after["status"] in ("at_risk", "missed")
+    district = wait_for(lambda: (row := indicators(system, "120", HALF)["establishments_reviewed"])
+                        and row["denominator"] >= after["denominator"] and row)
+    assert district["numerator"] >= 1
+    state = requests.get(system.url(f"{BASE}/admin/projection"), headers=system.headers("admin"), timeout=10).json()
+    assert state["last_applied_at"] is not None and state["lag_seconds"] is not None
+
+
+def test_a_commune_report_goes_through_submit_approve_lock_and_unlock(system):
+    officer = system.headers("culture_inspector", district="120")
+    approver = system.headers("social_worker", district="120")
+    created = requests.post(system.url(f"{BASE}/commune-reports"), headers=officer, timeout=10, json={
+        "commune_code": MUONG_BU, "period": "2020Q3", "activities_count": 3, "audience": 240, "media_items": 2,
+        "registered_healthy": True, "recognised_healthy": True})
+    assert created.status_code == 201, created.text
+    url = system.url(f"{BASE}/commune-reports/{created.json()['id']}")
+    assert requests.post(f"{url}/submit", headers=officer, timeout=10).json()["status"] == "submitted"
+    assert requests.post(f"{url}/approve", headers=approver, timeout=10).json()["locked"] is True
+    rows = indicators(system, MUONG_BU, "2020")
+    assert rows["communes_communication"]["value"] == 100.0
+    assert rows["communes_healthy"]["numerator"] == 1
+    etag = requests.get(url, headers=officer, timeout=10).headers["ETag"]
+    refused = requests.patch(url, headers={**officer, "If-Match": etag}, json={"media_items": 5}, timeout=10)
+    assert refused.status_code == 409
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    unlocked = requests.post(f"{url}/unlock", headers=system.headers("admin"), timeout=10,
+                             json={"reason": "Xã báo cáo thiếu tin bài tháng 9"})
+    assert unlocked.json()["status"] == "unlocked"
+    etag = requests.get(url, headers=officer, timeout=10).headers["ETag"]
+    assert requests.patch(url, headers={**officer, "If-Match": etag}, json={"media_items": 5},
+                          timeout=10).status_code == 200
+    assert indicators(system, MUONG_BU, "2020")["communes_communication"]["numerator"] == 0  # not approved again yet
+
+
+def test_the_exports_open_in_a_spreadsheet_library_and_match_the_api(system):
+    headers = system.headers("reporting_consumer")
+    api = indicators(system, "120", HALF)
+    params = {"org_unit": "120", "period": HALF}
+    text = requests.get(system.url(f"{BASE}/indicators/export.csv"), params=params, headers=headers, timeout=30)
+    lines = [r for r in csv.DictReader(io.StringIO(text.content.decode("utf-8-sig"))) if r["org_unit_code"] == "120"]
+    assert {r["indicator"]: r["value"] for r in lines}["establishments_reviewed"] == str(
+        api["establishments_reviewed"]["value"])
+    workbook = requests.get(system.url(f"{BASE}/indicators/export.xlsx"), params=params, headers=headers, timeout=30)
+    sheet = load_workbook(io.BytesIO(workbook.content)).active
+    cells = {row[3]: row for row in sheet.iter_rows(min_row=3, values_only=True) if row[0] == "120"}
+    assert cells["establishments_reviewed"][7] == api["establishments_reviewed"]["numerator"]
+    report = requests.get(system.url(f"{BASE}/official-reports/{HALF}.xlsx"), params={"org_unit": "14"},
+                          headers=headers, timeout=30)
+    words = [c for row in load_workbook(io.BytesIO(report.content)).active.iter_rows(values_only=True) for c in row if c]
+    assert "BÁO CÁO" in words and "ỦY BAN NHÂN DÂN TỈNH SƠN LA" in words
+
+
+def test_a_rebuild_from_the_start_of_the_topics_gives_the_same_numbers(system):
+    before = indicators(system, "14", HALF)
+    rebuilt = requests.post(system.url(f"{BASE}/admin/rebuild"), headers=system.headers("admin"), timeout=180)
+    assert rebuilt.status_code == 200, rebuilt.text
+    assert rebuilt.json()["consumer_group"].startswith("reporting-projections-g")
+    assert rebuilt.json()["messages"] >= 3
+    assert indicators(system, "14", HALF) == before
+
+
+def test_the_dashboard_and_its_chart_library_are_served_by_the_service(system):
+    page = requests.get(system.url("/reporting/"), timeout=10)
+    assert page.status_code == 200 and "Chỉ tiêu" in page.text and "https://" not in page.text
+    library = requests.get(system.url("/reporting/static/chart.umd.min.js"), timeout=10)
+    assert library.status_code == 200 and "Chart.js" in library.text[:200]
