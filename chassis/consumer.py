@@ -10,6 +10,7 @@ the event goes to the dead-letter topic with its error and the consumer moves on
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -29,6 +30,7 @@ from contracts import topics
 log = logging.getLogger(__name__)
 
 #: A handler applies one event through the unit of work it is given: handler(uow, event).
+#: ``event.data`` is the JSON as sent; ``event.payload`` the same loaded through its contract (typed).
 Handler = Callable[[object, envelope.ReceivedEvent], None]
 
 
@@ -70,7 +72,7 @@ class ConsumerRunner:
         try:
             event_type = event.event_type
             if event_type is not None:
-                event_type.schema().load(event.data)
+                event = dataclasses.replace(event, payload=event_type.schema().load(event.data))
         except ValidationError as exc:
             return self._dead_letter(message, PoisonEvent(f"payload breaks its contract: {exc.messages}"), event)
         logs.correlation_id.set(event.correlation_id or logs.new_correlation_id())

@@ -37,6 +37,8 @@ class ReceivedEvent:
     correlation_id: str | None
     causation_id: str | None
     schema_version: str | None
+    #: ``data`` loaded through the contract's schema (dates, UUIDs...), set by the consumer runner.
+    payload: dict[str, Any] | None = None
 
     @property
     def event_type(self) -> EventType | None:

@@ -15,6 +15,10 @@ and its handlers read like the business action they perform::
         uow.commit()
 
 Leaving the block without `commit` rolls everything back, events included.
+
+The unit of work is re-entrant: the consumer runner opens it (to write the inbox row) and
+hands it to an event handler that opens it again; the inner block joins the outer
+transaction, so the handler's effect and the inbox row commit together.
 """
 from __future__ import annotations
 
@@ -30,15 +34,20 @@ class UnitOfWork:
     def __init__(self, session_factory: sessionmaker, outbox: Outbox):
         self.session_factory = session_factory
         self.outbox = outbox
+        self._depth = 0
 
     def __enter__(self):
-        self.session = self.session_factory()
-        self._start()
+        if self._depth == 0:
+            self.session = self.session_factory()
+            self._start()
+        self._depth += 1
         return self
 
     def __exit__(self, *exc_info):
-        self.rollback()
-        self.session.close()
+        self._depth -= 1
+        if self._depth == 0:
+            self.rollback()
+            self.session.close()
 
     def _start(self) -> None:
         """Attach repositories to ``self.session``; services override this."""

@@ -144,6 +144,18 @@ class Establishment:
         self.status, self.status_reason, self.updated_at = status, change.reason, at
         return change
 
+    def assess_risk(self, risk_level: str, at: datetime) -> bool:
+        """Take the risk level an inspection assessed; return whether it changed."""
+        if risk_level not in RISK_LEVELS:
+            raise InvalidChange(f"risk_level must be one of {', '.join(RISK_LEVELS)}", field="risk_level")
+        if risk_level == self.risk_level:
+            return False
+        self.risk_level, self.updated_at = risk_level, at
+        return True
+
+    def may_become(self, status: str) -> bool:
+        return status in TRANSITIONS[self.status]
+
     def record_review(self, period: str, reviewed_on: date, outcome: str, risk_level: str | None,
                       notes: str | None, by: str, at: datetime) -> Review:
         try:

@@ -1,7 +1,9 @@
 """The registry's business actions. Each runs in one unit of work: the change and its
 event commit together or not at all.
 
-Consumed events: none yet (the table `CONSUMERS` in bootstrap.py is where they go).
+Actions from the API: register, update, change status, record a review.
+Actions on other services' events (the table is in bootstrap.py):
+an inspection's risk assessment, a verdict against an establishment's operator.
 """
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ from datetime import date, datetime, timezone
 from typing import Callable
 
 from chassis.auth import Principal
+from chassis.consumer import PoisonEvent
+from chassis.envelope import ReceivedEvent
 from contracts.events import registry as events
 from contracts.refdata import units
-from services.registry.domain import Conflict, Establishment, InvalidChange, local_date
+from services.registry.domain import (
+    REVOKED, SUSPENDED, Conflict, Establishment, InvalidChange, NotFound, local_date,
+)
 from services.registry.repository import RegistryUnitOfWork
 
 
@@ -73,15 +79,59 @@ def change_status(uow: RegistryUnitOfWork, actor: Principal, establishment_id: s
     with uow:
         establishment = uow.establishments.get(establishment_id)
         actor.require_district(establishment.district_code)
-        at = now()
-        change = establishment.change_status(status, reason, effective_on or local_date(at), actor.sub, at)
-        uow.publish(events.ESTABLISHMENT_STATUS_CHANGED, establishment.id, {
-            "establishment_id": establishment.id, "previous_status": change.previous_status,
-            "status": change.status, "reason": change.reason, "effective_on": change.effective_on,
-            "commune_code": establishment.commune_code, "district_code": establishment.district_code,
-        })
+        _change_status(uow, establishment, status, reason, effective_on, actor.sub)
         uow.commit()
     return establishment
+
+
+def apply_risk_assessment(uow: RegistryUnitOfWork, event: ReceivedEvent) -> None:
+    """An inspection assessed the establishment: take its risk level, suspend it, or revoke it on a proposal."""
+    data = event.payload
+    with uow:
+        establishment = _known(uow, data["establishment_id"])
+        if establishment.assess_risk(data["risk_level"], now()):
+            uow.publish(events.ESTABLISHMENT_UPDATED, establishment.id,
+                        {**snapshot(establishment), "updated_at": establishment.updated_at, "changed": ["risk_level"]})
+        inspection = f"biên bản kiểm tra {data['inspection_id']}"
+        if data.get("revocation_proposed") and establishment.may_become(REVOKED):
+            _change_status(uow, establishment, REVOKED, f"Đề nghị thu hồi giấy phép theo {inspection}",
+                           data["assessed_on"], "inspection")
+        elif data.get("suspension_days") and establishment.may_become(SUSPENDED):
+            _change_status(uow, establishment, SUSPENDED,
+                           f"Đình chỉ hoạt động {data['suspension_days']} ngày theo {inspection}",
+                           data["assessed_on"], "inspection")
+        uow.commit()
+
+
+def revoke_after_verdict(uow: RegistryUnitOfWork, event: ReceivedEvent) -> None:
+    """A court convicted the operator: every establishment they ran is revoked."""
+    data = event.payload
+    with uow:
+        for establishment_id in data["establishment_ids"]:
+            establishment = _known(uow, establishment_id)
+            if establishment.may_become(REVOKED):
+                _change_status(uow, establishment, REVOKED,
+                               f"Thu hồi theo bản án vụ án {data['case_id']} (Điều {', '.join(data['articles'])} BLHS)",
+                               data["verdict_on"], "cases")
+        uow.commit()
+
+
+def _known(uow: RegistryUnitOfWork, establishment_id) -> Establishment:
+    try:
+        return uow.establishments.get(str(establishment_id))
+    except NotFound as exc:
+        raise PoisonEvent(str(exc)) from exc
+
+
+def _change_status(uow: RegistryUnitOfWork, establishment: Establishment, status: str, reason: str,
+                   effective_on: date | None, by: str) -> None:
+    at = now()
+    change = establishment.change_status(status, reason, effective_on or local_date(at), by, at)
+    uow.publish(events.ESTABLISHMENT_STATUS_CHANGED, establishment.id, {
+        "establishment_id": establishment.id, "previous_status": change.previous_status,
+        "status": change.status, "reason": change.reason, "effective_on": change.effective_on,
+        "commune_code": establishment.commune_code, "district_code": establishment.district_code,
+    })
 
 
 def record_review(uow: RegistryUnitOfWork, actor: Principal, establishment_id: str, review: dict) -> Establishment:
