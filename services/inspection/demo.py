@@ -106,7 +106,7 @@ def _inspect_plan(container, plan, rng: random.Random) -> int:
 def _result(rng: random.Random, establishment, day: date) -> dict:
     items = domain.checklist(establishment.business_type)
     signs = rng.random() < SIGNS_RATE * (2 if establishment.risk_level == "high" else 1)
-    failing = [i for i in items if not i.get("signs_of_prostitution") and rng.random() < 0.12]
+    failing = [i for i in items if not i.get("signs_of_prostitution") and rng.random() < 0.06]
     answers = [{"item": i["code"], "answer": _answer(i, i in failing or (signs and i.get("signs_of_prostitution")))}
                for i in items]
     codes = list(dict.fromkeys(i["suggests"] for i in failing))
