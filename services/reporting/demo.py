@@ -41,8 +41,8 @@ def load(container, seed: int = 2020) -> int:
                 "commune_code": commune.code, "period": f"2020Q{quarter}",
                 "activities_count": activities, "audience": activities * rng.randint(30, 180),
                 "media_items": rng.randint(0, 5) if active else 0,
-                "establishments_counted": rng.randint(0, 4) if quarter == 4 else None,
-                "registered_healthy": True, "recognised_healthy": commune.code not in unhealthy and quarter == 4,
+                "establishments_counted": rng.choices(range(5), weights=[30, 30, 20, 12, 8])[0] if quarter == 4 else None,
+                "registered_healthy": True, "recognised_healthy": commune.code not in unhealthy,
                 "notes": rng.choice(NOTES),
             }, provinces)
             if quarter == 4 and rng.random() < 0.04:

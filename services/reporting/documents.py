@@ -126,8 +126,7 @@ def official_report(table: dict, support: list[dict], today: date, province_name
         r += 1
         wanted = ["communes_communication", "establishments_reviewed", "establishments_inspected",
                   "hotspots_eliminated", "communes_healthy"]
-        names = {row["id"]: row["name_vi"] for row in table["indicators"]}
-        header = ["STT", "Đơn vị"] + [names.get(w, w)[:40] for w in wanted]
+        header = ["STT", "Đơn vị"] + [SHORT_VI[w] for w in wanted]
         lines = []
         for i, child in enumerate(table["children"], start=1):
             by_id = {row["id"]: row for row in child["indicators"]}
@@ -168,6 +167,9 @@ def official_report(table: dict, support: list[dict], today: date, province_name
     return _save(book)
 
 
+SHORT_VI = {"communes_communication": "Xã có hoạt động truyền thông (%)",
+            "establishments_reviewed": "Cơ sở được rà soát (%)", "establishments_inspected": "Cơ sở được kiểm tra (%)",
+            "hotspots_eliminated": "Tụ điểm được triệt xóa (%)", "communes_healthy": "Xã lành mạnh (%)"}
 SEX_VI = {"female": "Nữ", "male": "Nam", "other": "Khác", "unknown": "Không rõ"}
 MEASURE_VI = {"people_supported": "Số người được hỗ trợ", "legal_aid": "Trợ giúp pháp lý",
               "health_care": "Hỗ trợ y tế", "vocational_training": "Được dạy nghề",

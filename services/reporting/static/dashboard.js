@@ -73,7 +73,7 @@
     const rows = table.children.map((c) => ({ name: c.org_unit.name, row: c.indicators.find((r) => r.id === spec.id) }));
     const data = {
       labels: rows.map((r) => r.name),
-      datasets: [{ label: spec.name_vi + (spec.kind === "ratio" ? " (%)" : ""),
+      datasets: [{ label: "Kết quả / Value" + (spec.kind === "ratio" ? " (%)" : ""),
                    data: rows.map((r) => (r.row && !r.row.suppressed ? r.row.value : null)),
                    backgroundColor: rows.map((r) => ({ met: "#3c9d5d", at_risk: "#e0b500", missed: "#d0463b" }[r.row && r.row.status] || "#4a7fb0")) }],
     };
@@ -81,8 +81,10 @@
       data.datasets.push({ type: "line", label: "Kế hoạch / Target", data: rows.map(() => spec.target),
                            borderColor: "#1d2733", borderDash: [6, 4], pointRadius: 0, fill: false });
     }
+    $("chart-children").parentElement.style.height = Math.max(260, 26 * rows.length + 80) + "px";
     draw("chart-children", { type: "bar", data, options: { indexAxis: "y", animation: false, responsive: true,
-      plugins: { legend: { position: "bottom" } } } });
+      maintainAspectRatio: false, scales: { y: { ticks: { autoSkip: false } } },
+      plugins: { legend: { position: "bottom" }, title: { display: true, text: spec.name_vi } } } });
   }
 
   function draw(id, config) {
@@ -123,8 +125,7 @@
   function renderTrend(trend) {
     const labels = trend.months.map((m) => m.period.slice(4) + "/" + m.period.slice(0, 4));
     const series = [["inspections_specialised", "Kiểm tra chuyên ngành / Specialised inspections", "#4a7fb0"],
-                    ["inspections_inter_agency", "Kiểm tra liên ngành / Inter-agency inspections", "#3c9d5d"],
-                    ["media_items", "Tin, bài / Media items", "#e08a00"]];
+                    ["inspections_inter_agency", "Kiểm tra liên ngành / Inter-agency inspections", "#3c9d5d"]];
     draw("chart-trend", { type: "line", data: { labels, datasets: series.map(([id, label, color]) => ({
       label, data: trend.months.map((m) => m[id]), borderColor: color, backgroundColor: color, tension: 0.25 })) },
       options: { animation: false, plugins: { legend: { position: "bottom" } } } });
