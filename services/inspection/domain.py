@@ -128,6 +128,14 @@ class Establishment:
                 setattr(self, name, data[name])
         self.synced_at, self.name_key = at, fold(self.name)
 
+    def note_result(self, result: "Result", previous: "Result | None") -> None:
+        """What the visit lists need to know: the last inspection, the violations recorded, the new risk.
+        A correction replaces its earlier revision's violations."""
+        if self.last_inspected_on is None or result.conducted_on > self.last_inspected_on:
+            self.last_inspected_on = result.conducted_on
+        self.violations_recorded += len(result.violations) - (len(previous.violations) if previous else 0)
+        self.risk_level = result.risk_level
+
     def check_inspectable(self) -> None:
         if self.status in NOT_INSPECTABLE:
             raise InvalidChange(f"establishment {self.id} is {self.status}: it cannot be inspected",
@@ -472,7 +480,8 @@ def _check_answers(answers: list[dict], business_type: str) -> list[dict]:
     seen, out = set(), []
     for i, answer in enumerate(answers):
         if answer["item"] not in items:
-            raise InvalidChange(f"{answer['item']!r} is not on the {business_type} checklist", field=f"checklist.{i}.item")
+            raise InvalidChange(f"{answer['item']!r} is not on the {business_type} checklist",
+                                field=f"checklist.{i}.item")
         if answer["item"] in seen:
             raise InvalidChange(f"{answer['item']} is answered twice", field=f"checklist.{i}.item")
         if answer["answer"] not in ANSWERS:

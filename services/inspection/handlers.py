@@ -73,10 +73,11 @@ def schedule_inspection(uow: InspectionUnitOfWork, actor: Principal, details: di
         establishment = uow.establishments.known(details["establishment_id"])
         actor.require_district(establishment.district_code)
         plan = uow.plans.get(details["plan_id"]) if details.get("plan_id") else None
-        kind = details.get("kind") or (plan.kind if plan else "specialised")
         agency = details.get("agency") or (plan.agency if plan else None)
         if agency is None:
             raise InvalidChange("which agency inspects? give agency or a plan", field="agency")
+        kind = details.get("kind") or (plan.kind if plan else "inter_agency" if agency == "inter_agency"
+                                       else "specialised")
         inspection = Inspection.schedule(new_id(), establishment, by=actor.sub, at=now(), kind=kind, agency=agency,
                                          scheduled_on=details["scheduled_on"], team=details.get("team") or [],
                                          plan=plan, notes=details.get("notes"))
@@ -97,12 +98,9 @@ def update_inspection(uow: InspectionUnitOfWork, actor: Principal, inspection_id
         precondition(inspection)
         inspection.update(changes, now())
         if status == IN_PROGRESS:
-            inspection.start(now())
-            uow.publish(events.INSPECTION_STARTED, inspection.id, {**ref(inspection), "started_at": inspection.started_at})
+            _start(uow, inspection, now())
         elif status == CANCELLED:
             _cancel(uow, inspection, reason)
-        elif status not in (None, inspection.status):
-            raise InvalidChange("status changes here to in_progress or cancelled; a result completes it", field="status")
         uow.commit()
     return inspection
 
@@ -116,10 +114,10 @@ def record_result(uow: InspectionUnitOfWork, actor: Principal, inspection_id: st
         establishment = uow.establishments.get(inspection.establishment_id)
         was_planned, previous = inspection.status == PLANNED, inspection.result
         result = inspection.record_result(draft, establishment.risk_level, actor.sub, now(), new_id)
-        if was_planned:
-            uow.publish(events.INSPECTION_STARTED, inspection.id, {**ref(inspection), "started_at": inspection.started_at})
+        if was_planned:  # the result started it, on the day it was conducted
+            _publish_started(uow, inspection)
         _follow_up(uow, inspection, establishment, actor.sub)
-        _note_on_establishment(establishment, result, previous)
+        establishment.note_result(result, previous)
         _refer(uow, inspection, establishment, result, previous)
         _publish_outcome(uow, inspection, establishment, result)
         uow.commit()
@@ -138,14 +136,6 @@ def _follow_up(uow: InspectionUnitOfWork, inspection: Inspection, establishment:
             _cancel(uow, planned, f"Kết quả kiểm tra ngày {inspection.result.conducted_on:%d/%m/%Y} đã được "
                                   "đính chính: không còn vi phạm")
             inspection.reinspection_id = None
-
-
-def _note_on_establishment(establishment: Establishment, result: Result, previous: Result | None) -> None:
-    """The local copy remembers when it was last inspected, its violations and its risk (for the visit lists)."""
-    if establishment.last_inspected_on is None or result.conducted_on > establishment.last_inspected_on:
-        establishment.last_inspected_on = result.conducted_on
-    establishment.violations_recorded += len(result.violations) - (len(previous.violations) if previous else 0)
-    establishment.risk_level = result.risk_level
 
 
 def _refer(uow: InspectionUnitOfWork, inspection: Inspection, establishment: Establishment, result: Result,
@@ -192,6 +182,15 @@ def _publish_outcome(uow: InspectionUnitOfWork, inspection: Inspection, establis
 def _publish_scheduled(uow: InspectionUnitOfWork, inspection: Inspection) -> None:
     uow.publish(events.INSPECTION_SCHEDULED, inspection.id, {
         **ref(inspection), "scheduled_on": inspection.scheduled_on, "reinspection_of": inspection.reinspection_of})
+
+
+def _start(uow: InspectionUnitOfWork, inspection: Inspection, at: datetime) -> None:
+    inspection.start(at)
+    _publish_started(uow, inspection)
+
+
+def _publish_started(uow: InspectionUnitOfWork, inspection: Inspection) -> None:
+    uow.publish(events.INSPECTION_STARTED, inspection.id, {**ref(inspection), "started_at": inspection.started_at})
 
 
 def _cancel(uow: InspectionUnitOfWork, inspection: Inspection, reason: str | None) -> None:

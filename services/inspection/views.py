@@ -108,7 +108,8 @@ def search_inspections(session: Session, actor: Principal, filters: dict, today:
             conditions.append(t.c[name] == filters[name])
     inspectors = [x for x in (filters.get("inspector"), actor.sub if filters.get("mine") else None) if x]
     for user_id in inspectors:
-        conditions.append(exists().where(and_(team_members.c.inspection_id == t.c.id, team_members.c.user_id == user_id)))
+        conditions.append(exists().where(and_(team_members.c.inspection_id == t.c.id,
+                                              team_members.c.user_id == user_id)))
     if filters.get("today"):
         conditions.append(t.c.scheduled_on == today)
     if filters.get("scheduled_from"):
