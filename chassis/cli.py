@@ -25,11 +25,10 @@ ROLE_CHOICES = ("admin", "police", "culture_inspector", "social_worker", "report
 def _services(names: tuple[str, ...]):
     from chassis.service import discover
 
-    available = discover()
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise click.BadParameter(f"unknown service(s) {', '.join(unknown)}; installed: {', '.join(available)}")
-    return [available[n] for n in (names or available)]
+    try:
+        return list(discover(names or None).values())
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0])) from None
 
 
 def _containers(names: tuple[str, ...]):

@@ -112,9 +112,17 @@ def bootstrap(service: Service, config: Config | None = None, transport: Transpo
     return Container(service, config or Config.from_env(service.name), transport)
 
 
-def discover() -> dict[str, Service]:
-    """Every installed service, from the ``lanhmanh.services`` entry points."""
-    found = {}
-    for ep in entry_points(group="lanhmanh.services"):
-        found[ep.name] = ep.load()
-    return dict(sorted(found.items()))
+def discover(names: tuple[str, ...] | None = None) -> dict[str, Service]:
+    """The installed services (or only ``names``), from the ``lanhmanh.services`` entry points.
+
+    Only the services asked for are imported: a worker of one service does not load the others.
+    """
+    points = {ep.name: ep for ep in entry_points(group="lanhmanh.services")}
+    unknown = sorted(set(names or ()) - set(points))
+    if unknown:
+        raise KeyError(f"unknown service(s) {', '.join(unknown)}; installed: {', '.join(sorted(points))}")
+    return {name: points[name].load() for name in sorted(names or points)}
+
+
+def installed() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group="lanhmanh.services"))

@@ -128,7 +128,7 @@ def _distributed(tmp: Path) -> System:
     server_url = require_env("LANHMANH_TEST_DATABASE_URL")
     kafka = require_env("KAFKA_BOOTSTRAP_SERVERS")
     env = {**os.environ, "EVENT_TRANSPORT": "kafka", "KAFKA_BOOTSTRAP_SERVERS": kafka, "JWT_SECRET": TEST_SECRET,
-           "KAFKA_PARTITIONS": "3"}
+           "KAFKA_PARTITIONS": "6"}
     databases, processes, logs, base_urls = [], [], [], {}
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     for service in discover():

@@ -50,7 +50,7 @@ def new_database(pg_server_url):
 
 @pytest.fixture
 def kafka(kafka_servers):
-    return KafkaTransport(kafka_servers, partitions=3)
+    return KafkaTransport(kafka_servers, partitions=6)  # as in production: every test topic has 6
 
 
 @pytest.fixture
