@@ -1,0 +1,4 @@
+from chassis.migrations import run_env
+from services.support.tables import metadata
+
+run_env(metadata)
