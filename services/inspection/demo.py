@@ -79,9 +79,12 @@ def _load_year(container, rng: random.Random) -> int:
 
 def _inspect_plan(container, plan, rng: random.Random) -> int:
     with container.session_factory() as session:
-        rows, total = views.visits(session, ADMIN_USER, plan, {"pending": True}, plan.period_start, 1, 200)
+        rows, total = views.visits(session, ADMIN_USER, plan, {"pending": True}, plan.period_start, 1, 1000)
+    # Risk levels and tips reach the local copy from other services at their own pace while this runs:
+    # choose by name and seed, not by score, so that the same register always gives the same year.
+    in_scope = sorted(rows, key=lambda r: r.visit.establishment.name_key)
     share = 0.15 if plan.scope == "province" else 0.45
-    chosen = rows[:max(1, round(total * share))] if rows else []
+    chosen = rng.sample(in_scope, k=max(1, round(total * share))) if in_scope else []
     added = 0
     for row in chosen:
         span = (plan.period_end - plan.period_start).days - 40
@@ -105,7 +108,7 @@ def _inspect_plan(container, plan, rng: random.Random) -> int:
 
 def _result(rng: random.Random, establishment, day: date) -> dict:
     items = domain.checklist(establishment.business_type)
-    signs = rng.random() < SIGNS_RATE * (2 if establishment.risk_level == "high" else 1)
+    signs = rng.random() < SIGNS_RATE
     failing = [i for i in items if not i.get("signs_of_prostitution") and rng.random() < 0.06]
     answers = [{"item": i["code"], "answer": _answer(i, i in failing or (signs and i.get("signs_of_prostitution")))}
                for i in items]
