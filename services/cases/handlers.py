@@ -159,25 +159,33 @@ def open_case(uow: CasesUnitOfWork, actor: Principal, details: dict, provinces: 
             raise Conflict("this case number is already recorded", field="case_number")
         for hotspot_id in details.get("hotspot_ids") or ():
             _linked(uow.hotspots, hotspot_id, actor, "hotspot_ids")
+        tip = _source_tip(uow, actor, details.get("tip_id"))
         case = Case.open(str(uuid.uuid4()), limits=limits or time_limits(), by=actor.sub, at=now(),
                          **{**details, **location, **_ids(details, "tip_id")})
         uow.cases.add(case)
         uow.publish(events.CASE_OPENED, case.id, {
             **_case_data(case), "articles": case.articles, "opened_on": case.opened_on, "tip_id": case.tip_id,
             "establishment_ids": case.establishment_ids, "suspects_count": case.suspects_count})
-        if case.tip_id:
-            _handle_tip_by_case(uow, actor, case)
+        if tip:
+            _handle_tip_by_case(uow, tip, case)
         uow.commit()
     return case
 
 
-def _handle_tip_by_case(uow: CasesUnitOfWork, actor: Principal, case: Case) -> None:
-    """The criminal tip a case came from is handled by opening it."""
-    tip = _linked(uow.tips, case.tip_id, actor, "tip_id")
+def _source_tip(uow: CasesUnitOfWork, actor: Principal, tip_id) -> Tip | None:
+    """The tip a case comes from: known, in the caller's district, criminal, not yet handled."""
+    if not tip_id:
+        return None
+    tip = _linked(uow.tips, tip_id, actor, "tip_id")
     if tip.status == HANDLED:
         raise Conflict(f"the tip is already handled{' by case ' + tip.case_id if tip.case_id else ''}", field="tip_id")
     if tip.classification != "criminal":
         raise InvalidChange("a case comes from a tip classified as criminal", field="tip_id")
+    return tip
+
+
+def _handle_tip_by_case(uow: CasesUnitOfWork, tip: Tip, case: Case) -> None:
+    """The criminal tip a case came from is handled by opening it."""
     opened_at = max(datetime.combine(case.opened_on, time(12), LOCAL_TIME), tip.classified_at)
     tip.handle(f"Khởi tố vụ án {case.case_number}", min(opened_at, now()), now(), case.id)
     _tip_handled(uow, tip)
