@@ -215,7 +215,8 @@ def ref(inspection: Inspection) -> dict:
 
 
 def _payload(event: ReceivedEvent) -> dict:
-    return event.event_type.schema().load(event.data)
+    """The event's data, typed through its contract (the runner has loaded it; a bare event is loaded here)."""
+    return event.payload if event.payload is not None else event.event_type.schema().load(event.data)
 
 
 def apply_establishment_snapshot(uow: InspectionUnitOfWork, event: ReceivedEvent) -> None:

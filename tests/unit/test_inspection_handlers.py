@@ -275,3 +275,11 @@ def test_a_result_for_a_cancelled_inspection_is_a_conflict_on_status(uow):
     with pytest.raises(domain.Conflict) as error:
         handlers.record_result(uow, OFFICER, inspection.id, result())
     assert error.value.field == "status"
+
+
+def test_without_a_plan_the_inter_agency_team_makes_an_inter_agency_inspection(uow):
+    assert schedule(uow, agency="inter_agency").kind == "inter_agency"
+    assert schedule(uow, agency="health").kind == "specialised"
+    with pytest.raises(InvalidChange) as error:
+        schedule(uow, agency=None)
+    assert error.value.field == "agency"
