@@ -39,9 +39,10 @@ OUTCOME_WEIGHTS = {"reintegrated": 60, "moved_away": 15, "declined_further_suppo
 
 
 def _event(event_type, data: dict):
-    """What the consumer runner would hand the handler: a parsed event with its raw (JSON) data."""
-    return SimpleNamespace(id=str(uuid.uuid4()), type=event_type.type,
-                           data={k: (str(v) if isinstance(v, (uuid.UUID, date)) else v) for k, v in data.items()})
+    """What the consumer runner hands a handler: the event, its JSON data and its typed payload."""
+    raw = event_type.schema().dump(data)
+    return SimpleNamespace(id=str(uuid.uuid4()), type=event_type.type, data=raw,
+                           payload=event_type.schema().load(raw))
 
 
 def _consume(container, handler, event) -> None:

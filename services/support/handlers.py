@@ -16,8 +16,6 @@ from typing import Callable
 
 from chassis.auth import ADMIN, SOCIAL_WORKER, Forbidden, Principal
 from chassis.consumer import PoisonEvent
-from contracts.events import cases as case_events
-from contracts.events import inspection as inspection_events
 from contracts.events import support as events
 from contracts.refdata import units
 from services.support.domain import (
@@ -65,7 +63,8 @@ def identity_access(actor: Principal, district_code: str, reason: str | None) ->
 def _audit(uow: SupportUnitOfWork, actor: Principal, person: Person, action: str, reason: str | None,
            break_glass: bool) -> None:
     uow.audit.append(AuditEntry(now(), actor.sub, ",".join(sorted(actor.roles)), actor.district, person.id, action,
-                                (reason or "").strip() or "case work in own district", break_glass))
+                                (reason or "").strip() or ("case work in own district" if actor.district
+                                                           else "not stated"), break_glass))
 
 
 def person_facts(uow: SupportUnitOfWork, person: Person, on: date) -> dict:
@@ -186,7 +185,7 @@ def _receive(uow: SupportUnitOfWork, referral: Referral) -> None:
 
 def receive_inspection_referral(uow: SupportUnitOfWork, event) -> None:
     """Consumer: people who agreed, during an inspection, to be referred: one referral per random id."""
-    data = inspection_events.SUPPORT_REFERRAL.schema().load(event.data)
+    data = event.payload  # typed through inspection_events.SUPPORT_REFERRAL by the consumer runner
     ids = [str(i) for i in data["referral_ids"]]
     # A count larger than the ids sent: the missing ids are derived from the batch, so a replay makes the same.
     ids += [str(uuid.uuid5(data["referral_batch_id"], str(n))) for n in range(len(ids), data["count"])]
@@ -198,7 +197,7 @@ def receive_inspection_referral(uow: SupportUnitOfWork, event) -> None:
 
 def receive_victim_referral(uow: SupportUnitOfWork, event) -> None:
     """Consumer: a victim identified in a criminal case, by a random id."""
-    data = case_events.VICTIM_REFERRED.schema().load(event.data)
+    data = event.payload  # typed through case_events.VICTIM_REFERRED by the consumer runner
     if uow.referrals.find(str(data["referral_id"])) is None:
         _receive(uow, _referral(str(data["referral_id"]), "case", data, source_ref=str(data["case_id"])))
 

@@ -294,8 +294,14 @@ def test_another_district_cannot_work_on_a_case():
 
 
 # --- consumers ---------------------------------------------------------------------------------
+def received(event_type, data: dict) -> SimpleNamespace:
+    """An event as the consumer runner hands it over: JSON ``data`` and the typed ``payload``."""
+    return SimpleNamespace(id=str(uuid.uuid4()), type=event_type.type, data=data,
+                           payload=event_type.schema().load(data))
+
+
 def inspection_referral(count=2, ids=2) -> SimpleNamespace:
-    return SimpleNamespace(id=str(uuid.uuid4()), data={
+    return received(inspection_events.SUPPORT_REFERRAL, {
         "referral_batch_id": str(uuid.uuid4()), "inspection_id": str(uuid.uuid4()), "commune_code": "03646",
         "district_code": "116", "referred_on": str(TODAY), "count": count,
         "referral_ids": [str(uuid.uuid4()) for _ in range(ids)]})
@@ -319,7 +325,7 @@ def test_a_victim_referral_from_a_criminal_case_is_received_once():
             "district_code": "118", "referred_on": str(TODAY)}
     assert case_events.VICTIM_REFERRED.schema().validate(data) == {}
     for _ in range(2):
-        handlers.receive_victim_referral(uow, SimpleNamespace(id="e1", data=data))
+        handlers.receive_victim_referral(uow, received(case_events.VICTIM_REFERRED, data))
     (referral,) = uow.referrals.rows.values()
     assert (referral.id, referral.source, referral.source_ref, referral.district_code) == (
         data["referral_id"], "case", data["case_id"], "118")
