@@ -20,7 +20,7 @@ from contracts import topics
 from contracts.events import cases, inspection, registry, support
 from contracts.refdata import units
 from services.reporting import domain
-from services.reporting.domain import CASE_STAGES, CommuneReport, Conflict, InvalidChange, NotFound
+from services.reporting.domain import CASE_STAGES, CommuneReport, Conflict, InvalidChange
 from services.reporting.repository import ReportingUnitOfWork
 from services.reporting.tables import (
     p_cases, p_establishments, p_hotspots, p_inspections, p_reviews, p_support, p_tips,
@@ -272,20 +272,27 @@ def projection_spec() -> ConsumerSpec:
     return ConsumerSpec(LIVE_GROUP, PROJECTION_HANDLERS, TOPICS)
 
 
-def replay_spec(generation: int) -> ConsumerSpec:
-    """A rebuild's consumer: a new group per generation, so it reads every topic from its start."""
-    return ConsumerSpec(f"{LIVE_GROUP}-g{generation}", PROJECTION_HANDLERS, TOPICS)
+def replay_group(generation: int, started: datetime) -> str:
+    """The consumer group of a rebuild: ``reporting-projections-g<N>``, stamped with the time the
+    rebuild started, because a broker's groups outlive a database restored or created afresh (whose
+    generations start again at 1): a group seen before would resume at its old offsets."""
+    return f"{LIVE_GROUP}-g{generation}-{started.astimezone(timezone.utc):%Y%m%dT%H%M%S%f}"
 
 
-def start_rebuild(uow: ReportingUnitOfWork, actor: Principal) -> int:
-    """Empty the projections and move to the next generation; return its number."""
+def replay_spec(group: str) -> ConsumerSpec:
+    """A rebuild's consumer: a group never used before, so it reads every topic from its start."""
+    return ConsumerSpec(group, PROJECTION_HANDLERS, TOPICS)
+
+
+def start_rebuild(uow: ReportingUnitOfWork, actor: Principal) -> str:
+    """Empty the projections and move to the next generation; return its consumer group."""
     if actor.district is not None:
         raise Conflict("only a province-level administrator rebuilds the projections", field="district")
     with uow:
-        generation = uow.projections.state().generation + 1
-        uow.projections.truncate(generation, actor.sub, now())
+        generation, at = uow.projections.state().generation + 1, now()
+        uow.projections.truncate(generation, actor.sub, at)
         uow.commit()
-    return generation
+    return replay_group(generation, at)
 
 
 def replay(runner, timeout: float = 120.0, quiet: float = 10.0) -> int:

@@ -17,6 +17,7 @@ from contracts.events.support import AGE_BANDS, SEXES
 from contracts.refdata import units
 from services.reporting import domain
 from services.reporting.domain import APPROVED, COUNT, CommuneReport, NotFound
+from services.reporting.handlers import replay_group
 from services.reporting.repository import PlanRepository, shipped_plans
 from services.reporting.tables import (
     commune_reports, p_cases, p_establishments, p_hotspots, p_inspections, p_reviews, p_support, plans,
@@ -399,8 +400,9 @@ def support_table(session: Session, unit: OrgUnit, period: periods.Period, measu
 
 
 # -- trend by month ----------------------------------------------------------------------------
-TREND = ("inspections_specialised", "inspections_inter_agency", "media_items", "communes_communication",
-         "hotspots_eliminated", "cases_tried")
+#: What moves month by month (commune reports are monthly or quarterly, so they are not here).
+TREND = ("inspections_specialised", "inspections_inter_agency", "establishments_inspected", "hotspots_eliminated",
+         "cases_tried")
 
 
 def trend(session: Session, unit: OrgUnit, year: int) -> dict:
@@ -413,7 +415,7 @@ def trend(session: Session, unit: OrgUnit, year: int) -> dict:
         for indicator in TREND:
             values = measured.get(indicator, {})
             n, d = sum(v[0] for v in values.values()), sum(v[1] for v in values.values())
-            row[indicator] = n if indicator.startswith(("inspections", "media")) else domain.percentage(n, d)
+            row[indicator] = n if indicator.startswith("inspections") else domain.percentage(n, d)
         months.append(row)
     return {"org_unit": unit.as_dict(), "year": year, "months": months}
 
@@ -454,6 +456,6 @@ def projection(session: Session) -> dict:
     if row.last_event_time and row.last_applied_at:
         lag = max(0.0, (row.last_applied_at - row.last_event_time).total_seconds())
     return {"generation": row.generation, "consumer_group": "reporting-projections",
-            "replay_group": f"reporting-projections-g{row.generation}" if row.generation > 1 else None,
+            "replay_group": replay_group(row.generation, row.rebuilt_at) if row.rebuilt_at else None,
             "last_event_time": row.last_event_time, "last_applied_at": row.last_applied_at, "lag_seconds": lag,
             "rebuilt_at": row.rebuilt_at}

@@ -7,7 +7,7 @@ import csv
 import io
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -120,7 +120,17 @@ def test_the_exports_open_in_a_spreadsheet_library_and_match_the_api(system):
     assert "BÁO CÁO" in words and "ỦY BAN NHÂN DÂN TỈNH SƠN LA" in words
 
 
+def rebuild(system) -> dict:
+    response = requests.post(system.url(f"{BASE}/admin/rebuild"), headers=system.headers("admin"), timeout=180)
+    assert response.status_code == 200, response.text
+    assert response.json()["consumer_group"].startswith("reporting-projections-g")
+    return response.json()
+
+
 def test_a_rebuild_from_the_start_of_the_topics_gives_the_same_numbers(system):
+    # The broker may hold events from before this system's databases existed: a first rebuild
+    # reads them all; the live consumer then goes on, and a second rebuild must agree with it.
+    rebuild(system)
     known = indicators(system, "14", HALF)["establishments_reviewed"]["denominator"]
     response = requests.post(system.url("/registry/v1/establishments"), headers=system.headers("police"), timeout=10,
                              json={"name": "Karaoke Tình Ca", "business_type": "karaoke", "owner_name": "Cầm Thị Lan",
@@ -129,10 +139,8 @@ def test_a_rebuild_from_the_start_of_the_topics_gives_the_same_numbers(system):
     assert response.status_code == 201, response.text
     wait_for(lambda: indicators(system, "14", HALF)["establishments_reviewed"]["denominator"] == known + 1)
     before = indicators(system, "14", HALF)
-    rebuilt = requests.post(system.url(f"{BASE}/admin/rebuild"), headers=system.headers("admin"), timeout=180)
-    assert rebuilt.status_code == 200, rebuilt.text
-    assert rebuilt.json()["consumer_group"].startswith("reporting-projections-g")
-    assert rebuilt.json()["messages"] >= 1
+    again = rebuild(system)
+    assert again["messages"] >= 1
     assert indicators(system, "14", HALF) == before
 
 

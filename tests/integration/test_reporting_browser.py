@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import date, datetime, timezone
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -17,7 +16,7 @@ from werkzeug.serving import make_server
 from chassis.auth import Authenticator
 from chassis.service import bootstrap
 from tests.conftest import TEST_SECRET, make_config
-from tests.unit.test_reporting_api import deliver, establishment, review
+from tests.unit.test_reporting_api import establishment, review
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

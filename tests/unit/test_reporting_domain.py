@@ -129,7 +129,6 @@ def test_a_two_way_table_hides_enough_in_every_row_and_column():
     columns = [sum(c) for c in zip(*cells)]
     hidden, row_hidden, column_hidden, grand_hidden = domain.suppress_table(cells, rows, columns, sum(rows))
     assert hidden[0][0] and hidden[2][1]
-    grid = [list(r) + [t] for r, t in zip(cells, rows)] + [columns + [sum(rows)]]
     flags = [list(h) + [t] for h, t in zip(hidden, row_hidden)] + [list(column_hidden) + [grand_hidden]]
     lines = [[(r, c) for c in range(4)] for r in range(4)] + [[(r, c) for r in range(4)] for c in range(4)]
     for line in lines:

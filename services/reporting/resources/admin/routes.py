@@ -33,16 +33,17 @@ class Rebuild(MethodView):
     @blp.response(200, RebuildSchema)
     def post(self):
         """Empty the projections and replay every topic from its start, under a new consumer group
-        (reporting-projections-g<N>); answers when the replay has caught up"""
+        (reporting-projections-g<N>-<time>); answers when the replay has caught up"""
         c = container()
         started = time.monotonic()
-        generation = handlers.start_rebuild(c.uow(), current_principal())
-        spec = handlers.replay_spec(generation)
+        spec = handlers.replay_spec(handlers.start_rebuild(c.uow(), current_principal()))
         c.transport.ensure_topics(spec.topics)
         runner = ConsumerRunner(c.service.name, spec, c.service.tables["inbox"], c.uow,
                                 c.transport.consumer(spec.name, spec.topics), c.transport.producer(),
                                 max_attempts=c.config.consumer_max_attempts,
                                 retry_backoff=c.config.consumer_retry_backoff)
         messages = handlers.replay(runner)
+        with c.session_factory() as session:
+            generation = views.projection(session)["generation"]
         return {"generation": generation, "consumer_group": spec.name, "messages": messages,
                 "seconds": round(time.monotonic() - started, 2)}

@@ -10,7 +10,7 @@ class ProjectionSchema(Schema):
     generation = fields.Integer(metadata={"description": "Incremented by every rebuild."})
     consumer_group = fields.String(metadata={"description": "The live consumer group."})
     replay_group = fields.String(allow_none=True, metadata={
-        "description": "The group the last rebuild replayed the topics under (reporting-projections-g<N>)."})
+        "description": "The group the last rebuild replayed the topics under (reporting-projections-g<N>-<time>)."})
     last_event_time = fields.DateTime(allow_none=True)
     last_applied_at = fields.DateTime(allow_none=True)
     lag_seconds = fields.Float(allow_none=True, metadata={
