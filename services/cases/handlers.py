@@ -81,17 +81,25 @@ def receive_tip(uow: CasesUnitOfWork, actor: Principal, details: dict, provinces
 
 def receive_police_referral(uow: CasesUnitOfWork, event: ReceivedEvent, limits: TimeLimits | None = None) -> None:
     """An inspection found signs of prostitution: its referral becomes a tip, linked to the establishment and inspection."""
-    data = event.data
+    data = event.payload or event.data
     with uow:
         if uow.tips.by_referral(data["referral_id"]) is None:  # a re-sent referral is one tip
-            received_at = event.time or now()
+            received_at = _referred_at(event)
             tip = Tip.receive(str(uuid.uuid4()), source="inspection_referral", limits=limits or time_limits(),
-                              received_at=received_at, summary=data["summary"], by="inspection", at=max(now(), received_at),
-                              referral_id=str(data["referral_id"]), commune_code=data["commune_code"],
-                              **_ids(data, "establishment_id", "inspection_id"), **_area(data))
+                              received_at=received_at, summary=data["summary"], by="inspection",
+                              at=max(now(), received_at), referral_id=str(data["referral_id"]),
+                              commune_code=data["commune_code"], **_ids(data, "establishment_id", "inspection_id"),
+                              **_area(data))
             uow.tips.add(tip)
             _tip_received(uow, tip)
         uow.commit()
+
+
+def _referred_at(event: ReceivedEvent) -> datetime:
+    """When the police had the referral: when it was published, but no later than the end of the working day on
+    which the inspection found the signs (the verification clock runs from then)."""
+    detected_on = date.fromisoformat(str((event.payload or event.data)["detected_on"]))
+    return min(event.time or now(), datetime.combine(detected_on, time(17), LOCAL_TIME))
 
 
 def start_verification(uow: CasesUnitOfWork, actor: Principal, tip_id: str, started_at: datetime | None) -> Tip:

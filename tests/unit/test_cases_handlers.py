@@ -167,12 +167,12 @@ def test_another_districts_officer_cannot_classify():
 
 # -- the consumer: an inspection's police referral becomes a tip ---------------------------------------------------
 
-def referral_event(referral_id=None) -> ReceivedEvent:
+def referral_event(referral_id=None, published=datetime(2020, 5, 4, 8, tzinfo=timezone.utc)) -> ReceivedEvent:
     data = {"referral_id": str(referral_id or uuid.uuid4()), "inspection_id": str(uuid.UUID(int=11)),
             "establishment_id": str(uuid.UUID(int=12)), "commune_code": CHIENG_LE, "district_code": "116",
             "detected_on": "2020-05-04", "summary": "Kiểm tra liên ngành phát hiện dấu hiệu mua bán dâm"}
     return ReceivedEvent(str(uuid.uuid4()), inspection.POLICE_REFERRAL.type, "/lanhmanh/inspection",
-                         data["referral_id"], datetime(2020, 5, 4, 8, tzinfo=timezone.utc), data, None, None, "1")
+                         data["referral_id"], published, data, None, None, "1")
 
 
 def test_a_police_referral_becomes_a_tip_linked_to_establishment_and_inspection():
@@ -186,6 +186,21 @@ def test_a_police_referral_becomes_a_tip_linked_to_establishment_and_inspection(
     (event_type, _, data), = uow.published
     assert event_type is events.TIP_RECEIVED and data["inspection_id"] == str(uuid.UUID(int=11))
     assert_meets_contract(uow.published)
+
+
+def test_a_referral_published_days_later_is_received_on_the_day_the_signs_were_found():
+    uow = FakeUnitOfWork()
+    handlers.receive_police_referral(uow, referral_event(published=datetime(2020, 5, 9, 3, tzinfo=timezone.utc)), LIMITS)
+    (tip,) = uow.tips.rows.values()
+    assert tip.received_at == datetime.fromisoformat("2020-05-04T17:00:00+07:00")
+    assert tip.verification_due_on == date(2020, 5, 24)
+
+
+def test_a_referral_received_the_same_day_keeps_its_time():
+    uow = FakeUnitOfWork()
+    handlers.receive_police_referral(uow, referral_event(), LIMITS)
+    (tip,) = uow.tips.rows.values()
+    assert tip.received_at == datetime(2020, 5, 4, 8, tzinfo=timezone.utc)
 
 
 def test_the_same_referral_sent_twice_makes_one_tip():
