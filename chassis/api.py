@@ -2,9 +2,12 @@
 pagination, sorting and filtering that every collection uses the same way."""
 from __future__ import annotations
 
+import http
+
 import marshmallow as ma
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
+from flask_smorest.utils import prepare_response
 
 from chassis import errors
 
@@ -26,12 +29,24 @@ class ProblemSchema(ma.Schema):
 
 
 class Api(_Api):
-    """flask-smorest's Api, answering every HTTP error with ``application/problem+json``."""
+    """flask-smorest's Api, answering every HTTP error with ``application/problem+json``
+    and documenting it so."""
 
     ERROR_SCHEMA = ProblemSchema
 
     def handle_http_exception(self, error):
         return errors.from_http_exception(error)
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, errors.PROBLEM_JSON if status >= 400 else "application/json")
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, errors.PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 class Blueprint(_Blueprint):

@@ -90,7 +90,10 @@ def from_http_exception(error: HTTPException):
     detail = data.get("message") or (None if errors else error.description)
     if error.code == 400 and errors and any("Invalid JSON" in e["message"] for e in errors):
         detail = "The request body is not valid JSON."
-    return problem_response(error.code or 500, detail, errors, headers=data.get("headers"))
+    # Keep what the exception says in its own headers (e.g. ``Allow`` on a 405).
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
+    return problem_response(error.code or 500, detail, errors, headers=headers)
 
 
 def from_problem(problem: Problem):

@@ -15,6 +15,9 @@ WRITERS = (ADMIN, POLICE, CULTURE_INSPECTOR)
 DISTRICT = validate.Regexp(r"^\d{3}$", error="a district code is 3 digits (GSO)")
 
 
+PERIOD_PATTERN = r"^[0-9]{4}(S[12]|Q[1-4]|0[1-9]|1[0-2])?$"
+
+
 def _period(value: str) -> None:
     try:
         periods.parse(value)
@@ -31,7 +34,7 @@ class EstablishmentInput(Schema):
     address = fields.String(required=True, validate=validate.Length(1, 500))
     commune_code = fields.String(required=True, validate=COMMUNE, metadata={"example": "03646"})
     operating_since = fields.Date(metadata={"description": "When the business opened (default: today)."})
-    employees = fields.Integer(allow_none=True, validate=validate.Range(0, 100000))
+    employees = fields.Integer(allow_none=True, strict=True, validate=validate.Range(0, 100000))
     risk_level = fields.String(load_default="medium", validate=validate.OneOf(domain.RISK_LEVELS))
 
     @validates("name", "owner_name", "address")
@@ -58,7 +61,8 @@ class StatusChangeInput(StatusChangeSchema):
 
 
 class ReviewSchema(Schema):
-    period = fields.String(required=True, validate=_period, metadata={"example": "2020S1"})
+    period = fields.String(required=True, validate=[validate.Regexp(PERIOD_PATTERN), _period],
+                           metadata={"example": "2020S1"})
     reviewed_on = fields.Date(required=True)
     outcome = fields.String(required=True, validate=validate.OneOf(domain.REVIEW_OUTCOMES))
     risk_level = fields.String(load_default=None, validate=validate.OneOf(domain.RISK_LEVELS))
@@ -115,6 +119,6 @@ class EstablishmentQuery(Schema):
     business_type = fields.String(validate=validate.OneOf(domain.BUSINESS_TYPES))
     status = fields.String(validate=validate.OneOf(domain.STATUSES))
     risk_level = fields.String(validate=validate.OneOf(domain.RISK_LEVELS))
-    due_for_review = fields.String(validate=_period, metadata={
+    due_for_review = fields.String(validate=[validate.Regexp(PERIOD_PATTERN), _period], metadata={
         "description": "Only establishments due for review in this period (2020S1 or 2020)."})
     sort = sort_field(*SORTABLE, default="name")
