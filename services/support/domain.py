@@ -529,6 +529,12 @@ class SupportCase:
         self.status, self.outcome, self.closed_on, self.closure_note, self.closed_by, self.updated_at = (
             CLOSED, outcome, closed_on, note, by, at)
 
+    def erase_notes(self) -> None:
+        """Retention: the free text goes with the identity (it may name the person); the facts stay."""
+        self.assessment_notes = self.closure_note = None
+        for delivery in self.services:
+            delivery.notes = None
+
 
 # --- the audit of identity reads ---------------------------------------------------------------
 @dataclass(eq=False)

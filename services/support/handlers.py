@@ -346,16 +346,17 @@ def close_case(uow: SupportUnitOfWork, actor: Principal, case_id: str, closure: 
 
 
 # --- keys and retention ----------------------------------------------------------------------
-def rotate_keys(uow: SupportUnitOfWork) -> int:
-    """Re-encrypt every kept identity with the newest key and recompute the duplicate-check hashes.
-    After it, the old key can be dropped from SUPPORT_ENCRYPTION_KEYS. Returns how many were re-keyed."""
+def rotate_keys(uow: SupportUnitOfWork) -> dict:
+    """Re-encrypt every kept identity and every sealed text with the newest key, and recompute the
+    duplicate-check hashes. After it, the old key can be dropped from SUPPORT_ENCRYPTION_KEYS."""
     with uow:
         people = uow.persons.with_identity()
         for person in people:
             person.rekey(uow.vault.reseal(person.sealed_identity),
                          uow.vault.match_digests(uow.vault.open(person.sealed_identity)))
+        texts = uow.sealed_texts.reseal(uow.vault.reseal)
         uow.commit()
-    return len(people)
+    return {"rekeyed": len(people), "texts": texts}
 
 
 def retention_period(env: dict | None = None) -> timedelta:
@@ -372,5 +373,7 @@ def erase_expired_identities(uow: SupportUnitOfWork, retention: timedelta, today
         at = now()
         for person in erased:
             person.erase(at)
+            for case in uow.cases.of_person(person.id):
+                case.erase_notes()
         uow.commit()
     return len(erased)

@@ -5,11 +5,13 @@ and open identities through ``uow.vault``, so a fake unit of work can bring its 
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Callable
+
+from sqlalchemy import Text, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from chassis.uow import UnitOfWork
-from services.support import vault
+from services.support import tables, vault
 from services.support.domain import (
     ACTIVE, OPEN, AuditEntry, MatchKey, NotFound, Person, Referral, SupportCase,
 )
@@ -98,6 +100,24 @@ class AuditLog:
         self.session.add(entry)
 
 
+class SealedTexts:
+    """The encrypted free-text columns, handled as stored tokens (for key rotation)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def reseal(self, reseal: Callable[[str], str]) -> int:
+        count = 0
+        for table, column in tables.SEALED_TEXT:
+            key = next(iter(table.primary_key.columns))
+            token = type_coerce(column, Text)  # the stored token, not the opened text
+            for row_key, sealed in self.session.execute(select(key, token).where(column.is_not(None))).all():
+                self.session.execute(update(table).where(key == row_key)
+                                     .values({column.name: type_coerce(reseal(sealed), Text)}))
+                count += 1
+        return count
+
+
 class SupportUnitOfWork(UnitOfWork):
     def _start(self) -> None:
         self.vault = vault.current()
@@ -105,3 +125,4 @@ class SupportUnitOfWork(UnitOfWork):
         self.referrals = ReferralRepository(self.session)
         self.cases = CaseRepository(self.session)
         self.audit = AuditLog(self.session)
+        self.sealed_texts = SealedTexts(self.session)

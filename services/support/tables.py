@@ -1,7 +1,7 @@
 """The support service's tables and their mapping onto the domain classes (SQLAlchemy, imperative).
 
-No column holds an identity in clear: ``persons.sealed_identity`` is a Fernet token and
-``person_match_keys.digest`` a keyed hash. ``district_code``, sex and the age band at first
+No column holds an identity in clear: ``persons.sealed_identity`` is a Fernet token,
+``person_match_keys.digest`` a keyed hash, and the free text case workers write is `SealedText`. ``district_code``, sex and the age band at first
 contact are kept in clear: they are what the events already carry.
 """
 from __future__ import annotations
@@ -11,12 +11,27 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import registry as orm_registry
 from sqlalchemy.orm import relationship
+from sqlalchemy.types import TypeDecorator
 
 from chassis.db import ID, UTCDateTime, chassis_tables
-from services.support import domain
+from services.support import domain, vault
 
 metadata = MetaData()
 chassis_tables(metadata)
+
+
+class SealedText(TypeDecorator):
+    """Free text a case worker writes may name someone: it is encrypted at rest like an identity
+    (a Fernet token in a TEXT column; the vault's keys, rotated by `handlers.rotate_keys`)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else vault.current().seal_text(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else vault.current().open_text(value)
 
 persons = Table(
     "persons", metadata,
@@ -82,7 +97,7 @@ referrals = Table(
     Column("organisation", String(200)),
     Column("received_by", String(200)),
     Column("status", String(10), nullable=False, index=True),
-    Column("decision_reason", Text),
+    Column("decision_reason", SealedText()),
     Column("decided_by", String(200)),
     Column("decided_at", UTCDateTime()),
     Column("decided_on", Date),
@@ -101,11 +116,11 @@ support_cases = Table(
     Column("opened_at", UTCDateTime(), nullable=False),
     Column("status", String(10), nullable=False, index=True),
     Column("needs", JSON, nullable=False),
-    Column("assessment_notes", Text),
+    Column("assessment_notes", SealedText()),
     Column("assessed_on", Date),
     Column("closed_on", Date),
     Column("outcome", String(30)),
-    Column("closure_note", Text),
+    Column("closure_note", SealedText()),
     Column("closed_by", String(200)),
     Column("updated_at", UTCDateTime()),
     Column("version", Integer, nullable=False),
@@ -115,7 +130,7 @@ goals = Table(
     "case_goals", metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("support_case_id", String(36), ForeignKey("support_cases.id"), nullable=False, index=True),
-    Column("description", Text, nullable=False),
+    Column("description", SealedText(), nullable=False),
     Column("target_on", Date),
     Column("achieved_on", Date),
 )
@@ -133,7 +148,7 @@ services = Table(
     Column("started_on", Date),
     Column("completed_on", Date),
     Column("amount_vnd", Integer),
-    Column("notes", Text),
+    Column("notes", SealedText()),
     Column("recorded_by", String(200), nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
 )
@@ -143,7 +158,7 @@ tasks = Table(
     Column("id", String(36), primary_key=True),
     Column("support_case_id", String(36), ForeignKey("support_cases.id"), nullable=False, index=True),
     Column("district_code", String(3), nullable=False),
-    Column("title", String(300), nullable=False),
+    Column("title", SealedText(), nullable=False),
     Column("due_on", Date, nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -161,9 +176,13 @@ audit_log = Table(
     Column("actor_district", String(3)),
     Column("person_id", String(36), nullable=False, index=True),
     Column("action", String(10), nullable=False),
-    Column("reason", Text, nullable=False),
+    Column("reason", SealedText(), nullable=False),
     Column("break_glass", Boolean, nullable=False),
 )
+
+#: Every column of sealed free text, for key rotation.
+SEALED_TEXT = [(table, column) for table in metadata.tables.values() for column in table.columns
+               if isinstance(column.type, SealedText)]
 
 mapper_registry = orm_registry(metadata=metadata)
 _mapped = False

@@ -1,7 +1,8 @@
 """The identity vault: encryption at rest of a supported person's identity, and the keyed hashes
 of the duplicate check. Keys come from configuration and can rotate.
 
-* ``SUPPORT_ENCRYPTION_KEYS``: Fernet keys, comma-separated, NEWEST FIRST. New identities are
+* ``SUPPORT_ENCRYPTION_KEYS``: Fernet keys (for identities, and for the free text case workers write:
+  notes, reasons, goals, task titles, which may name someone), comma-separated, NEWEST FIRST. New identities are
   sealed with the first key; every key of the list can open. To rotate: put a new key in front,
   run the rotation (`handlers.rotate_keys`, `POST /support/v1/maintenance/key-rotation`), then
   drop the old key from the list.
@@ -66,6 +67,16 @@ class Vault:
             return Identity.from_dict(json.loads(self._multi.decrypt(sealed.encode())))
         except InvalidToken:
             raise IdentityUnreadable("this identity was sealed with a key that is no longer configured") from None
+
+    def seal_text(self, text: str) -> str:
+        """Free text a case worker wrote (notes, reasons, goals, task titles): it may name someone."""
+        return self._newest.encrypt(text.encode()).decode()
+
+    def open_text(self, sealed: str) -> str:
+        try:
+            return self._multi.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            raise IdentityUnreadable("this text was sealed with a key that is no longer configured") from None
 
     def reseal(self, sealed: str) -> str:
         """The same identity, encrypted with the newest key (MultiFernet.rotate)."""

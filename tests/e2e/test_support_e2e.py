@@ -171,8 +171,12 @@ def test_only_the_district_s_social_worker_and_admin_read_the_identity_and_every
 def test_the_database_holds_no_identity_in_clear_text(system):
     worker = system.headers("social_worker", district="116")
     name = f"Giàng Thị Dợ {uuid.uuid4().hex[:6]}"
-    person, _ = supported_person(system, worker, name)
+    person, referral = supported_person(system, worker, name)
     requests.get(system.url(f"{BASE}/persons/{person['id']}"), headers=worker, timeout=10).raise_for_status()
+    # Free text a case worker writes may name the person: it is encrypted too.
+    closed = requests.post(system.url(f"{BASE}/cases/{referral['support_case_id']}/closure"), headers=worker,
+                           timeout=10, json={"outcome": "moved_away", "note": f"{name} chuyển về Hà Nội, {PHONE}"})
+    assert closed.status_code == 201 and closed.json()["closure_note"].startswith(name)
     stored = stored_text(system)
     assert person["person_ref"].encode() in stored  # we are looking at the right database
     for secret in (name, ID_NUMBER, PHONE):

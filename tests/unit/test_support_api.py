@@ -19,8 +19,11 @@ from chassis.transport import Outgoing
 from contracts import topics
 from contracts.events import cases as case_events
 from contracts.events import inspection as inspection_events
-from services.support import handlers
+from cryptography.fernet import Fernet
+
+from services.support import handlers, vault
 from services.support.domain import local_date
+from services.support.vault import DEV_ENCRYPTION_KEY, Vault
 from tests.conftest import make_config
 
 BASE = "/support/v1"
@@ -222,9 +225,11 @@ def test_errors_and_logs_never_echo_an_identity(client, worker, caplog):
     assert planted not in logged and ID_NUMBER not in logged and PHONE not in logged
 
 
-def test_the_database_file_holds_no_identity_in_clear_text(client, worker, support, tmp_path):
+def test_the_database_file_holds_no_identity_in_clear_text(client, worker, support, tmp_path, token):
     person, case_id = accepted_case(client, worker)
-    client.get(f"{BASE}/persons/{person['id']}", headers=worker)
+    client.get(f"{BASE}/persons/{person['id']}", headers=token("admin"), query_string={"reason": f"hồ sơ {NAME}"})
+    client.post(f"{BASE}/cases/{case_id}/tasks", headers=worker, json={"title": f"Gọi {PHONE}", "due_on": str(TODAY)})
+    client.post(f"{BASE}/cases/{case_id}/closure", headers=worker, json={"outcome": "moved_away", "note": NAME})
     client.post(f"{BASE}/persons", json=person_body(), headers={**worker, "Idempotency-Key": "k-1"})
     support.engine.dispose()  # checkpoint the WAL
     stored = b"".join(p.read_bytes() for p in Path(tmp_path).glob("support.db*"))
@@ -261,13 +266,43 @@ def test_referrals_from_inspections_and_criminal_cases_arrive_by_event(client, w
         victim["referral_id"]
 
 
-def test_key_rotation_and_retention_are_admin_actions(client, worker, token):
-    new_person(client, worker)
+def test_key_rotation_re_encrypts_identities_and_notes_so_the_old_key_can_go(client, worker, token, support):
+    person, case_id = accepted_case(client, worker)
+    closed = client.post(f"{BASE}/cases/{case_id}/closure", headers=worker,
+                         json={"outcome": "moved_away", "note": f"{NAME} chuyển về Hà Nội"})
+    assert closed.json["closure_note"] == f"{NAME} chuyển về Hà Nội"
     assert client.post(f"{BASE}/maintenance/key-rotation", headers=worker).status_code == 403
-    rotated = client.post(f"{BASE}/maintenance/key-rotation", headers=token("admin"))
-    assert (rotated.status_code, rotated.json) == (201, {"rekeyed": 1})
+    old_key, new_key = vault.current(), Fernet.generate_key().decode()
+    match_key = "another-match-key-0123456789abcdef0123"
+    try:
+        vault.configure(Vault([new_key, DEV_ENCRYPTION_KEY], match_key))
+        rotated = client.post(f"{BASE}/maintenance/key-rotation", headers=token("admin"))
+        assert (rotated.status_code, rotated.json["rekeyed"]) == (201, 1)
+        assert rotated.json["texts"] >= 1
+        vault.configure(Vault([new_key], match_key))  # the old key is gone: everything still opens
+        assert client.get(f"{BASE}/persons/{person['id']}", headers=worker).json["identity"]["full_name"] == NAME
+        assert client.get(f"{BASE}/cases/{case_id}", headers=worker).json["closure_note"] == f"{NAME} chuyển về Hà Nội"
+        assert client.get(f"{BASE}/audit", headers=token("admin")).json[0]["reason"] == "case work in own district"
+        again = client.post(f"{BASE}/persons", headers=worker, json=person_body())
+        assert again.json["merge_proposals"][0]["candidate_id"] == person["id"]  # hashes follow the new match key
+    finally:
+        vault.configure(old_key)
+
+
+def test_retention_erases_identity_and_notes_and_keeps_the_history(client, worker, token, monkeypatch):
+    person, case_id = accepted_case(client, worker)
+    client.post(f"{BASE}/cases/{case_id}/closure", headers=worker,
+                json={"outcome": "reintegrated", "closed_on": str(TODAY), "note": f"Đã gặp {NAME}"})
     kept = client.post(f"{BASE}/maintenance/retention", headers=token("admin"))
-    assert kept.json["erased"] == 0 and kept.json["retention_days"] == 5 * 365
+    assert kept.json == {"erased": 0, "retention_days": 5 * 365}
+    monkeypatch.setenv("SUPPORT_RETENTION_DAYS", "0")
+    assert client.post(f"{BASE}/maintenance/retention", headers=token("admin")).json["erased"] == 0  # same day
+    monkeypatch.setattr(handlers, "local_date", lambda at: TODAY + timedelta(days=1))
+    assert client.post(f"{BASE}/maintenance/retention", headers=token("admin")).json["erased"] == 1
+    shown = client.get(f"{BASE}/persons/{person['id']}", headers=worker).json
+    assert (shown["identity"], shown["status"], shown["person_ref"]) == (None, "erased", person["person_ref"])
+    case = client.get(f"{BASE}/cases/{case_id}", headers=worker).json
+    assert (case["outcome"], case["closure_note"]) == ("reintegrated", None)
 
 
 def test_the_openapi_document_lists_the_interface(client):

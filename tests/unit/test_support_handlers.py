@@ -95,6 +95,7 @@ class FakeUnitOfWork:
         self.vault = vault or Vault([Fernet.generate_key().decode()], "match-key-for-tests-0123456789abcdef")
         self.persons, self.referrals, self.cases = FakePersons(), FakeReferrals(), FakeCases()
         self.audit = SimpleNamespace(entries=[], append=lambda e: self.audit.entries.append(e))
+        self.sealed_texts = SimpleNamespace(reseal=lambda reseal: 0)  # tested through the API
         self.published: list[tuple] = []
 
     def __enter__(self):
@@ -143,7 +144,7 @@ def test_key_rotation_re_encrypts_with_the_newest_key_so_the_old_key_can_go():
     digests = [k.digest for k in person.match_keys]
     uow.vault = Vault([new, old], "match-key-two-0123456789abcdef0123")  # new key in front, new match key too
     assert not uow.vault.sealed_with_newest(person.sealed_identity)
-    assert handlers.rotate_keys(uow) == 1
+    assert handlers.rotate_keys(uow)["rekeyed"] == 1
     assert uow.vault.sealed_with_newest(person.sealed_identity)
     assert [k.digest for k in person.match_keys] != digests  # the duplicate check follows the new match key
     only_new = Vault([new], "match-key-two-0123456789abcdef0123")

@@ -233,7 +233,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('support_case_id', sa.String(length=36), nullable=False),
     sa.Column('district_code', sa.String(length=3), nullable=False),
-    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('title', sa.Text(), nullable=False),
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('created_by', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

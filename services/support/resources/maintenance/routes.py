@@ -18,7 +18,7 @@ class KeyRotation(MethodView):
     @blp.response(201, RotationResult)
     def post(self):
         """Re-encrypt every identity with the newest key of SUPPORT_ENCRYPTION_KEYS (then drop the old key)"""
-        return {"rekeyed": handlers.rotate_keys(container().uow())}
+        return handlers.rotate_keys(container().uow())
 
 
 @blp.route("/maintenance/retention")

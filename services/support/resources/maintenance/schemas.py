@@ -8,6 +8,7 @@ from chassis.api import Schema
 
 class RotationResult(Schema):
     rekeyed = fields.Integer(metadata={"description": "Identities re-encrypted with the newest key."})
+    texts = fields.Integer(metadata={"description": "Sealed free texts (notes, reasons...) re-encrypted."})
 
 
 class RetentionResult(Schema):
