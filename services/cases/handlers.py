@@ -171,9 +171,7 @@ def open_case(uow: CasesUnitOfWork, actor: Principal, details: dict, provinces: 
         case = Case.open(str(uuid.uuid4()), limits=limits or time_limits(), by=actor.sub, at=now(),
                          **{**details, **location, **_ids(details, "tip_id")})
         uow.cases.add(case)
-        uow.publish(events.CASE_OPENED, case.id, {
-            **_case_data(case), "articles": case.articles, "opened_on": case.opened_on, "tip_id": case.tip_id,
-            "establishment_ids": case.establishment_ids, "suspects_count": case.suspects_count})
+        _case_opened(uow, case)
         if tip:
             _handle_tip_by_case(uow, tip, case)
         uow.commit()
@@ -246,6 +244,12 @@ def _case(uow: CasesUnitOfWork, actor: Principal, case_id: str) -> Case:
 
 def _case_data(case: Case) -> dict:
     return {"case_id": case.id, "commune_code": case.commune_code, "district_code": case.district_code}
+
+
+def _case_opened(uow: CasesUnitOfWork, case: Case) -> None:
+    uow.publish(events.CASE_OPENED, case.id, {
+        **_case_data(case), "articles": case.articles, "opened_on": case.opened_on, "tip_id": case.tip_id,
+        "establishment_ids": case.establishment_ids, "suspects_count": case.suspects_count})
 
 
 def _stage_changed(uow: CasesUnitOfWork, case: Case, change: StageChange) -> None:

@@ -56,8 +56,11 @@ def _page(session: Session, kind, table, conditions: list, sortable: dict, sort:
           page_size: int) -> tuple[list, int]:
     where = and_(True, *conditions)
     total = session.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+    offset = (page - 1) * page_size
+    if offset >= total:  # past the last page (and no 64-bit overflow for page=10**22)
+        return [], total
     query = (select(kind).where(where).order_by(*order_by(sortable, sort, table.c.id))
-             .offset((page - 1) * page_size).limit(page_size))
+             .offset(offset).limit(page_size))
     return list(session.execute(query).scalars()), total
 
 

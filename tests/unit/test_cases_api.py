@@ -330,3 +330,11 @@ def test_demo_data_is_a_year_of_2020_loaded_once(cases, token):
     tips = client.get("/cases/v1/tips", query_string={"page_size": 200}, headers=police).get_json()
     assert {t["received_at"][:4] for t in tips} == {"2020"}
     assert date.fromisoformat(max(t["received_at"][:10] for t in tips)) <= date(2020, 12, 31)
+
+
+def test_a_page_past_the_last_is_empty_not_an_error(client, police):
+    new_case(client, police)
+    for path in ("/cases/v1/cases", "/cases/v1/tips", "/cases/v1/hotspots", "/cases/v1/cases/overdue"):
+        response = client.get(path, query_string={"page": 100000}, headers=police)
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json() == []
