@@ -2,6 +2,7 @@
 pagination, sorting and filtering that every collection uses the same way."""
 from __future__ import annotations
 
+import functools
 import http
 
 import marshmallow as ma
@@ -13,6 +14,7 @@ from chassis import errors
 
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 20
+MAX_PAGE = 100_000  # page × page_size stays a number every database accepts as an OFFSET
 
 
 class ProblemSchema(ma.Schema):
@@ -53,7 +55,19 @@ class Blueprint(_Blueprint):
     """flask-smorest's Blueprint with the project's paging limits."""
 
     def paginate_query(self):
-        return self.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
+        """flask-smorest's ``paginate`` (``page``, ``page_size`` ≤ 200, ``X-Pagination``), refusing absurd pages."""
+        paginate = self.paginate(page_size=DEFAULT_PAGE_SIZE, max_page_size=MAX_PAGE_SIZE)
+
+        def decorator(view):
+            @functools.wraps(view)
+            def checked(*args, pagination_parameters, **kwargs):
+                if pagination_parameters.page > MAX_PAGE:
+                    raise errors.Problem(422, f"page must be at most {MAX_PAGE}", field="page", location="query")
+                return view(*args, pagination_parameters=pagination_parameters, **kwargs)
+
+            return paginate(checked)
+
+        return decorator
 
 
 class Schema(ma.Schema):
