@@ -86,6 +86,20 @@ log "make install"
 make --no-print-directory install
 record install "$(($(now_ms) - t))"
 
+# --- 2b. a real browser for the page tests (Debian's Chromium; Playwright drives it) ----
+t="$(now_ms)"
+if [[ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]]; then
+  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing Debian's chromium for the browser tests"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } >&2 \
+      || die "could not install chromium"
+  else
+    die "no Chromium at ${CHROMIUM:-/usr/bin/chromium}: install Debian's chromium package"
+  fi
+fi
+record chromium "$(($(now_ms) - t))"
+
 # --- 3. PostgreSQL ---------------------------------------------------------------
 t="$(now_ms)"
 if [[ -n "${LANHMANH_TEST_DATABASE_URL:-}" ]]; then
