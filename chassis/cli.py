@@ -7,6 +7,7 @@
     lanhmanh demo [SERVICE...]        load demo data into empty services
     lanhmanh topics                   create the Kafka topics
     lanhmanh token --role ROLE        print a token signed with the local key
+    lanhmanh dead-letters SERVICE     replay a service's dead-lettered events after a fix
 """
 from __future__ import annotations
 
@@ -104,6 +105,25 @@ def topics():
     for c in _containers(()):
         c.transport.ensure_topics(c.topics())
         click.echo(f"{c.service.name}: {', '.join(c.topics())}")
+
+
+@main.command("dead-letters")
+@click.argument("service")
+@click.option("--consumer", default=None, help="Only this consumer's letters.")
+@click.option("--dry-run", is_flag=True, help="List the letters without replaying them.")
+def dead_letters(service, consumer, dry_run):
+    """Replay SERVICE's dead-lettered events onto their topics (after the fix is deployed)."""
+    from chassis.deadletters import replay
+
+    (c,) = _containers((service,))
+    names = [spec.name for spec in c.service.consumers]
+    if consumer and consumer not in names:
+        raise click.BadParameter(f"{service} has no consumer {consumer}; it has: {', '.join(names) or 'none'}")
+    letters = replay(c.transport, names, consumer, dry_run, group=f"{service}-dead-letter-replay")
+    for letter in letters:
+        click.echo(f"{'would replay' if dry_run else 'replayed'} {letter.event_id} "
+                   f"({letter.consumer}, {letter.topic}): {letter.error}")
+    click.echo(f"{len(letters)} dead letter(s) {'found' if dry_run else 'replayed'}", err=True)
 
 
 @main.command()

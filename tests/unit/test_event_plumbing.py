@@ -248,3 +248,23 @@ def test_the_correlation_id_of_a_request_travels_in_its_event(registry):
         logs.correlation_id.set(None)
     (row,) = outbox_rows(registry)
     assert json.loads(row.payload)["correlationid"] == "req-42"
+
+
+def test_dead_letters_are_replayed_after_a_fix_and_applied_once(registry, probe, embedded_transport):
+    from chassis.deadletters import replay
+
+    probe_module.failures["Karaoke Sao Mai"] = 99  # broken until "the fix"
+    register(registry, name="Karaoke Sao Mai")
+    registry.relay().run_once()
+    (runner,) = probe.consumer_runners()
+    drain(runner)
+    assert applied_count(probe) == 0 and len(dead_letters(embedded_transport)) == 1
+
+    # Another service's replayer (its own group) leaves this letter alone.
+    assert replay(embedded_transport, ["other-consumer"], idle_polls=1, group="other-replay") == []
+    probe_module.failures.clear()  # the fix is deployed
+    replayed = replay(embedded_transport, ["probe-registrations"], idle_polls=1, group="probe-replay")
+    assert [letter.consumer for letter in replayed] == ["probe-registrations"]
+    drain(runner)
+    assert [r.name for r in applied_rows(probe)] == ["Karaoke Sao Mai"]
+    assert replay(embedded_transport, ["probe-registrations"], idle_polls=1, group="probe-replay") == []
