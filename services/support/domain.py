@@ -196,6 +196,7 @@ class Person:
     consents: list[Consent] = field(default_factory=list)
     match_keys: list[MatchKey] = field(default_factory=list)
     merge_proposals: list[MergeProposal] = field(default_factory=list)
+    merged_from: list["Person"] = field(default_factory=list)  # the records confirmed to be this person
 
     @classmethod
     def first_contact(cls, *, sealed: str, digests: list[tuple[str, str]], district_code: str, sex: str,

@@ -19,7 +19,7 @@ from chassis.consumer import PoisonEvent
 from contracts.events import support as events
 from contracts.refdata import units
 from services.support.domain import (
-    AuditEntry, Identity, InvalidChange, Person, Referral, SupportCase, SupportError, local_date,
+    AuditEntry, Conflict, Identity, InvalidChange, Person, Referral, SupportCase, SupportError, local_date,
     retention_expired,
 )
 from services.support.repository import SupportUnitOfWork
@@ -162,6 +162,8 @@ def decide_merge(uow: SupportUnitOfWork, actor: Principal, person_id: str, propo
         into = uow.persons.get(proposal.candidate_id) if proposal else person
         if confirm:
             actor.require_district(into.district_code)
+            if uow.cases.open_for(person.id) and uow.cases.open_for(into.id):
+                raise Conflict("both records have an open support case: close one before merging", field="confirm")
         shared, at = person.may_share and into.may_share, now()
         person.decide_merge(proposal_id, confirm, into, actor.sub, at)
         if confirm:

@@ -10,7 +10,7 @@ from sqlalchemy import (
     JSON, Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text,
 )
 from sqlalchemy.orm import registry as orm_registry
-from sqlalchemy.orm import relationship
+from sqlalchemy.orm import foreign, relationship
 from sqlalchemy.types import TypeDecorator
 
 from chassis.db import ID, UTCDateTime, chassis_tables
@@ -204,6 +204,8 @@ def start_mappers() -> None:
         "merge_proposals": relationship(domain.MergeProposal, lazy="selectin", cascade="all, delete-orphan",
                                         foreign_keys=[merge_proposals.c.person_id],
                                         order_by=merge_proposals.c.proposed_at),
+        "merged_from": relationship(domain.Person, primaryjoin=persons.c.id == foreign(persons.c.merged_into),
+                                    lazy="selectin", join_depth=1, viewonly=True, order_by=persons.c.registered_at),
     })
     m(domain.Referral, referrals, version_id_col=referrals.c.version)
     m(domain.Goal, goals)

@@ -346,3 +346,17 @@ def test_identities_of_cases_closed_beyond_retention_are_erased_and_the_history_
     _, identity, _ = handlers.read_identity(uow, CITY, person.id, None)
     assert identity is None and person.person_ref and uow.cases.get(case.id).outcome == "reintegrated"
     assert handlers.retention_period({"SUPPORT_RETENTION_DAYS": "90"}) == timedelta(days=90)
+
+
+def test_two_records_with_open_cases_are_not_merged_until_one_closes():
+    uow = FakeUnitOfWork()
+    first = consented(uow)
+    again = consented(uow)
+    handlers.open_case(uow, CITY, first.id, None)
+    case = handlers.open_case(uow, CITY, again.id, None)
+    proposal = again.merge_proposals[0]
+    with pytest.raises(Conflict):
+        handlers.decide_merge(uow, CITY, again.id, proposal.id, True)
+    handlers.close_case(uow, CITY, case.id, {"outcome": "moved_away"})
+    handlers.decide_merge(uow, CITY, again.id, proposal.id, True)
+    assert uow.cases.get(case.id).person_id == first.id  # the history follows the person

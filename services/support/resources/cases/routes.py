@@ -10,7 +10,7 @@ from chassis.web import container
 from services.support import handlers, views
 from services.support.resources.cases.schemas import (
     AssessmentPatch, CaseInput, CaseQuery, CaseSchema, ClosureInput, CompletionInput, ServiceInput, TaskDoneInput,
-    TaskInput,
+    TaskInput, WrittenCaseSchema,
 )
 
 CASE_WORKERS = (ADMIN, SOCIAL_WORKER)
@@ -40,7 +40,7 @@ class Cases(MethodView):
 
     @roles_required(*CASE_WORKERS)
     @blp.arguments(CaseInput)
-    @blp.response(201, CaseSchema)
+    @blp.response(201, WrittenCaseSchema)
     def post(self, details):
         """Open a support case for a person who has consented"""
         return _created(handlers.open_case(container().uow(), current_principal(), str(details["person_id"]),
@@ -71,7 +71,7 @@ class Case(MethodView):
 class Services(MethodView):
     @roles_required(*CASE_WORKERS)
     @blp.arguments(ServiceInput)
-    @blp.response(201, CaseSchema)
+    @blp.response(201, WrittenCaseSchema)
     def post(self, details, case_id):
         """Record a service delivered (within the person's consent)"""
         return _created(handlers.deliver_service(container().uow(), current_principal(), str(case_id), details))
@@ -81,7 +81,7 @@ class Services(MethodView):
 class ServiceCompletion(MethodView):
     @roles_required(*CASE_WORKERS)
     @blp.arguments(CompletionInput)
-    @blp.response(201, CaseSchema)
+    @blp.response(201, WrittenCaseSchema)
     def post(self, completion, case_id, service_id):
         """Record the completion of a service (a training course)"""
         return _created(handlers.complete_service(container().uow(), current_principal(), str(case_id),
@@ -92,7 +92,7 @@ class ServiceCompletion(MethodView):
 class Tasks(MethodView):
     @roles_required(*CASE_WORKERS)
     @blp.arguments(TaskInput)
-    @blp.response(201, CaseSchema)
+    @blp.response(201, WrittenCaseSchema)
     def post(self, task, case_id):
         """Add a follow-up task with its due date"""
         return _created(handlers.add_task(container().uow(), current_principal(), str(case_id), task["title"],
@@ -103,7 +103,7 @@ class Tasks(MethodView):
 class TaskCompletion(MethodView):
     @roles_required(*CASE_WORKERS)
     @blp.arguments(TaskDoneInput)
-    @blp.response(201, CaseSchema)
+    @blp.response(201, WrittenCaseSchema)
     def post(self, done, case_id, task_id):
         """Mark a follow-up task done"""
         return _created(handlers.finish_task(container().uow(), current_principal(), str(case_id), str(task_id),
@@ -114,7 +114,7 @@ class TaskCompletion(MethodView):
 class Closure(MethodView):
     @roles_required(*CASE_WORKERS)
     @blp.arguments(ClosureInput)
-    @blp.response(201, CaseSchema)
+    @blp.response(201, WrittenCaseSchema)
     def post(self, closure, case_id):
         """Close the case with its outcome (reintegrated, moved away, declined further support, returned to sex work)"""
         return _created(handlers.close_case(container().uow(), current_principal(), str(case_id), closure))

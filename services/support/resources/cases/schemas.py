@@ -109,6 +109,28 @@ class CaseSchema(Schema):
     version = fields.Integer()
 
 
+class WrittenServiceSchema(ServiceSchema):
+    class Meta(Schema.Meta):
+        exclude = ("notes",)
+
+
+class WrittenTaskSchema(TaskSchema):
+    class Meta(Schema.Meta):
+        exclude = ("title",)
+
+
+class WrittenCaseSchema(CaseSchema):
+    """What a POST answers: the case without the free text (notes, goals, task titles). The chassis keeps
+    a POST's answer, in clear, for its retries (Idempotency-Key), and free text may name someone.
+    GET shows everything."""
+
+    class Meta(Schema.Meta):
+        exclude = ("assessment_notes", "closure_note", "goals")
+
+    services = fields.List(fields.Nested(WrittenServiceSchema))
+    tasks = fields.List(fields.Nested(WrittenTaskSchema))
+
+
 class CaseQuery(Schema):
     status = fields.String(validate=validate.OneOf((domain.OPEN, domain.CLOSED)))
     outcome = fields.String(validate=validate.OneOf(OUTCOMES))

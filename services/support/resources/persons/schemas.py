@@ -111,6 +111,10 @@ class PersonSummarySchema(Schema):
     updated_at = fields.DateTime()
     consent = fields.Method("_consent")
     merge_proposals = fields.List(fields.Nested(MergeProposalSchema))
+    merged_from = fields.Method("_merged_from", metadata={"description": "Records confirmed to be this person."})
+
+    def _merged_from(self, obj):
+        return [p.id for p in obj.merged_from]
 
     def _consent(self, obj):
         active = obj.active_consent()

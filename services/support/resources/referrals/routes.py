@@ -8,7 +8,9 @@ from chassis.api import Blueprint
 from chassis.auth import ADMIN, SOCIAL_WORKER, current_principal, roles_required
 from chassis.web import container
 from services.support import handlers, views
-from services.support.resources.referrals.schemas import DecisionInput, ReferralInput, ReferralQuery, ReferralSchema
+from services.support.resources.referrals.schemas import (
+    DecisionInput, ReferralInput, ReferralQuery, ReferralSchema, WrittenReferralSchema,
+)
 
 CASE_WORKERS = (ADMIN, SOCIAL_WORKER)
 
@@ -33,7 +35,7 @@ class Referrals(MethodView):
 
     @roles_required(*CASE_WORKERS)
     @blp.arguments(ReferralInput)
-    @blp.response(201, ReferralSchema)
+    @blp.response(201, WrittenReferralSchema)
     def post(self, details):
         """Record a walk-in or an NGO's referral"""
         c = container()
@@ -56,7 +58,7 @@ class Referral(MethodView):
 class ReferralDecision(MethodView):
     @roles_required(*CASE_WORKERS)
     @blp.arguments(DecisionInput)
-    @blp.response(201, ReferralSchema)
+    @blp.response(201, WrittenReferralSchema)
     def post(self, decision, referral_id):
         """Accept (with the person, who has consented) or decline (with a reason)"""
         if decision.get("person_id"):

@@ -50,6 +50,13 @@ class ReferralSchema(Schema):
     support_case_id = fields.String(allow_none=True)
 
 
+class WrittenReferralSchema(ReferralSchema):
+    """What a POST answers: without the decision's reason (free text; the chassis keeps a POST's answer)."""
+
+    class Meta(Schema.Meta):
+        exclude = ("decision_reason",)
+
+
 class ReferralQuery(Schema):
     status = fields.String(validate=validate.OneOf((domain.RECEIVED, domain.ACCEPTED, domain.DECLINED)))
     source = fields.String(validate=validate.OneOf(domain.SOURCES))
