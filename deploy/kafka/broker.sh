@@ -3,6 +3,7 @@
 #
 #   deploy/kafka/broker.sh start    # fresh broker; last stdout line = bootstrap servers
 #   deploy/kafka/broker.sh stop     # idempotent
+#   deploy/kafka/broker.sh resume   # start again on the data it had (outage tests)
 #   deploy/kafka/broker.sh status   # exit 0 + bootstrap if running, exit 3 otherwise
 #
 # Environment:
@@ -232,6 +233,21 @@ cmd_start() {
   die "Kafka failed to start"
 }
 
+# Start the broker again on the data it had (after `stop`): for outage tests.
+cmd_resume() {
+  ensure_tools
+  fetch_jars
+  [[ -f "$KDIR/server.properties" ]] || die "nothing to resume in $KDIR: use start"
+  [[ -z "$(broker_pid)" ]] || { log "already running"; echo "$BOOTSTRAP"; return 0; }
+  if launch_and_wait; then
+    echo "$BOOTSTRAP"
+    return 0
+  fi
+  show_logs
+  cmd_stop || true
+  die "Kafka failed to resume"
+}
+
 cmd_status() {
   if [[ -n "$(broker_pid)" ]]; then
     echo "$BOOTSTRAP"
@@ -245,5 +261,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  resume) cmd_resume ;;
+  *) echo "usage: $0 start|stop|resume|status" >&2; exit 2 ;;
 esac
