@@ -9,6 +9,7 @@ Consumed events (see bootstrap.py): inspection's SUPPORT_REFERRAL and cases' VIC
 """
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -24,6 +25,7 @@ from services.support.domain import (
 )
 from services.support.repository import SupportUnitOfWork
 
+log = logging.getLogger(__name__)
 IDENTITY_READERS = (ADMIN, SOCIAL_WORKER)
 DEFAULT_RETENTION_DAYS = 5 * 365
 MIN_BREAK_GLASS_REASON = 10
@@ -107,6 +109,10 @@ def read_identity(uow: SupportUnitOfWork, actor: Principal, person_id: str,
         person = uow.persons.get(person_id)
         break_glass = identity_access(actor, person.district_code, reason)
         _audit(uow, actor, person, "read", reason, break_glass)
+        if break_glass:  # for the security team's alerts: ids and districts only, never the identity or reason
+            log.warning("identity read outside the reader's district (break the glass)", extra={
+                "person_id": person.id, "actor": actor.sub, "actor_district": actor.district,
+                "person_district": person.district_code})
         identity = uow.vault.open(person.sealed_identity) if person.sealed_identity else None
         uow.commit()
     return person, identity, break_glass

@@ -107,12 +107,12 @@ def search_cases(session: Session, actor: Principal, filters: dict, page: int, p
 
 def search_tasks(session: Session, actor: Principal, filters: dict, page: int, page_size: int,
                  today: date | None = None):
-    """Follow-up tasks: ``open`` (default), ``overdue`` (open and past due), ``due`` (open, due within
-    14 days or overdue), ``done``. Tasks of closed cases are no longer due."""
+    """Follow-up tasks: ``due`` (default: open, due within 14 days or overdue), ``overdue`` (open and
+    past due), ``open``, ``done``. Tasks of closed cases are no longer due."""
     today = today or local_date(now())
     c = tasks.c
     conditions = _scoped(actor, c.district_code, filters)
-    status = filters.get("status", "open")
+    status = filters.get("status", "due")
     if status == "done":
         conditions.append(c.done_on.is_not(None))
     else:

@@ -121,15 +121,17 @@ def test_follow_up_tasks_show_as_due_and_overdue(client, worker, token):
     for title, due in (("Thăm hỏi tại nhà", TODAY), ("Gặp lại sau khóa học", TODAY + timedelta(days=60))):
         assert client.post(f"{BASE}/cases/{case_id}/tasks", headers=worker,
                            json={"title": title, "due_on": str(due)}).status_code == 201
-    listed = client.get(f"{BASE}/tasks", query_string={"status": "due"}, headers=worker)
-    assert [t["title"] for t in listed.json] == ["Thăm hỏi tại nhà"]
+    listed = client.get(f"{BASE}/tasks", headers=worker)  # due: within 14 days, or overdue
+    assert [(t["title"], t["overdue"]) for t in listed.json] == [("Thăm hỏi tại nhà", False)]
     assert client.get(f"{BASE}/tasks", query_string={"status": "open"}, headers=worker).headers["X-Pagination"]
     assert client.get(f"{BASE}/tasks", query_string={"status": "overdue"}, headers=worker).json == []
     other = token("social_worker", district="118")
     assert client.get(f"{BASE}/tasks", headers=other).json == []
 
 
-def test_identity_only_for_social_workers_of_the_district_and_admins_and_every_read_is_audited(client, worker, token):
+def test_identity_only_for_social_workers_of_the_district_and_admins_and_every_read_is_audited(client, worker, token,
+                                                                                              caplog):
+    caplog.set_level(logging.INFO)
     person = new_person(client, worker, consent=False)
     url = f"{BASE}/persons/{person['id']}"
     read = client.get(url, headers=worker)
@@ -144,6 +146,9 @@ def test_identity_only_for_social_workers_of_the_district_and_admins_and_every_r
     assert client.get(url, headers=outsider).status_code == 403
     glass = client.get(url, headers=outsider, query_string={"reason": "Người này đến huyện xin hỗ trợ khẩn cấp"})
     assert glass.status_code == 200 and glass.json["break_glass"] is True
+    (alert,) = [r for r in caplog.records if "break the glass" in r.getMessage()]
+    assert (alert.levelname, alert.person_id, alert.actor_district) == ("WARNING", person["id"], "118")
+    assert NAME not in str(alert.__dict__)
     assert client.get(url, headers=token("admin"), query_string={"reason": "Kiểm tra chất lượng hồ sơ"}).status_code == 200
     audit = client.get(f"{BASE}/audit", headers=token("admin"), query_string={"person_id": person["id"], "sort": "at"})
     assert [(e["actor"], e["break_glass"]) for e in audit.json] == [
@@ -321,9 +326,13 @@ def test_the_openapi_document_lists_the_interface(client):
     assert set(paths["/support/v1/audit"]) == {"get"}
 
 
-def test_demo_data_is_a_believable_2020(support):
+def test_demo_data_is_a_believable_2020(support, client, token):
     assert support.service.demo(support) > 50
     assert support.service.demo(support) == 0  # loaded once
+    overdue = client.get(f"{BASE}/tasks", headers=token("admin"), query_string={"status": "overdue"}).json
+    assert overdue and all(t["overdue"] and t["due_on"] < str(TODAY) for t in overdue)
+    audit = client.get(f"{BASE}/audit", headers=token("admin")).json
+    assert audit and audit[0]["reason"] == "Xác minh hồ sơ trùng lặp"
     with support.engine.connect() as conn:
         from services.support.tables import support_cases
         cases = conn.execute(select(support_cases.c.opened_on, support_cases.c.outcome)).all()

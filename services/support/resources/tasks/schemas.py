@@ -10,8 +10,8 @@ DISTRICT = validate.Regexp(r"^\d{3}$", error="a district code is 3 digits (GSO)"
 
 
 class TaskQuery(Schema):
-    status = fields.String(load_default="open", validate=validate.OneOf(("open", "due", "overdue", "done")), metadata={
-        "description": "open (default); due: open and due within 14 days or overdue; overdue: past due; done"})
+    status = fields.String(load_default="due", validate=validate.OneOf(("due", "overdue", "open", "done")), metadata={
+        "description": "due (default): open and due within 14 days, or overdue; overdue: past due; open; done"})
     district_code = fields.String(validate=DISTRICT)
     support_case_id = fields.UUID()
     sort = sort_field(*TASK_SORTABLE, default="due_on")
