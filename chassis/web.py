@@ -11,6 +11,7 @@ import logging
 import time
 
 from flask import Flask, Response, current_app, g, jsonify, request, send_from_directory
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -117,6 +118,7 @@ def create_app(c) -> Flask:
         401, str(e), headers={"WWW-Authenticate": 'Bearer realm="lanhmanh"'}))
     app.register_error_handler(Forbidden, lambda e: errors.problem_response(403, str(e)))
     app.register_error_handler(errors.Problem, errors.from_problem)
+    app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(StaleDataError, lambda e: errors.problem_response(
         412, "the resource was changed by someone else; read it again and retry"))
     for exc_class, status in service.errors.items():
@@ -124,6 +126,13 @@ def create_app(c) -> Flask:
     app.register_error_handler(HTTPException, errors.from_http_exception)
     app.register_error_handler(Exception, errors.from_unexpected)
     return app
+
+
+def _database_unavailable(error: OperationalError):
+    """The database is away (restarting, failing over): nothing was written; the client retries."""
+    log.error("database unavailable", extra={"error": type(error.orig).__name__ if error.orig else "unknown"})
+    return errors.problem_response(503, "The database is unavailable; nothing was recorded. Retry shortly.",
+                                   headers={"Retry-After": "5"})
 
 
 def _domain_handler(status: int):

@@ -3,6 +3,7 @@
 #
 #   deploy/scripts/postgres.sh start    # fresh cluster; last stdout line = SQLAlchemy URL
 #   deploy/scripts/postgres.sh stop     # idempotent
+#   deploy/scripts/postgres.sh resume   # start again on the data it had (outage tests)
 #   deploy/scripts/postgres.sh status   # exit 0 + URL if running, exit 3 otherwise
 #
 # Environment:
@@ -175,6 +176,17 @@ EOF
   echo "$URL"
 }
 
+# Start the cluster again on the data it had (after `stop`): for outage tests.
+cmd_resume() {
+  local bin
+  bin="$(find_pg_bin)"
+  [[ -f "$DATA/postgresql.conf" ]] || die "nothing to resume in $DATA: use start"
+  if is_running; then echo "$URL"; return 0; fi
+  as_owner "$bin/pg_ctl" start -D "$DATA" -l "$LOG" -w -t 30 >&2 || die "pg_ctl start failed"
+  log "resumed (log: $LOG)"
+  echo "$URL"
+}
+
 cmd_status() {
   if is_running; then
     echo "$URL"
@@ -188,5 +200,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  resume) cmd_resume ;;
+  *) echo "usage: $0 start|stop|resume|status" >&2; exit 2 ;;
 esac

@@ -130,3 +130,71 @@ def _ok(url: str) -> bool:
         return requests.get(url, timeout=5).status_code == 200
     except requests.RequestException:
         return False
+
+
+class PrivateDatabase:
+    """A PostgreSQL cluster of this test's own, to stop and start again."""
+
+    def __init__(self):
+        port = free_port()
+        self.env = {**os.environ, "PGPORT": str(port), "LANHMANH_PG_DIR": f"/tmp/lanhmanh-pg-fault-{port}"}
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, command: str) -> None:
+        subprocess.run(["bash", str(ROOT / "deploy/scripts/postgres.sh"), command], env=self.env, check=True,
+                       capture_output=True, timeout=120)
+
+    start = lambda self: self._run("start")  # noqa: E731
+    stop = lambda self: self._run("stop")  # noqa: E731
+    resume = lambda self: self._run("resume")  # noqa: E731
+
+
+def test_a_postgresql_restart_is_survived_without_restarting_the_service(tmp_path, kafka_servers):
+    from sqlalchemy import create_engine, func, select
+
+    from services.registry.tables import establishments, metadata
+
+    database = PrivateDatabase()
+    database.start()
+    process = None
+    try:
+        env = {**os.environ, "REGISTRY_DATABASE_URL": database.url, "EVENT_TRANSPORT": "kafka",
+               "KAFKA_BOOTSTRAP_SERVERS": kafka_servers, "JWT_SECRET": TEST_SECRET}
+        subprocess.run([str(BIN / "lanhmanh"), "migrate", "registry"], env=env, check=True, capture_output=True)
+        port = free_port()
+        process = subprocess.Popen([str(BIN / "lanhmanh"), "serve", "registry", "--bind", f"127.0.0.1:{port}",
+                                    "--workers", "2"], env=env, stdout=(tmp_path / "web.log").open("wb"),
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _ok(f"{base}/registry/readyz"), 60, 0.3, "the registry")
+        headers = {"Authorization": "Bearer " + Authenticator(TEST_SECRET, None, "lanhmanh").issue("u", ["police"])}
+
+        def post(i):
+            return requests.post(f"{base}/registry/v1/establishments", headers=headers, timeout=20, json={
+                "name": f"Spa Ngọc Lan {i}", "business_type": "sauna_spa", "owner_name": "Lường Thị Lan",
+                "address": "Tổ 3", "commune_code": "03646"})
+
+        acknowledged = [post(i).json()["id"] for i in range(5)]
+        database.stop()
+        ready = requests.get(f"{base}/registry/readyz", timeout=20)
+        assert ready.status_code == 503 and ready.json()["checks"]["database"] is False
+        during = post(99)
+        assert during.status_code == 503  # a clear "try again", not a 500
+        assert during.headers["Content-Type"].startswith("application/problem+json")
+        database.resume()
+        wait_until(lambda: _ok(f"{base}/registry/readyz"), 60, 0.5, "the registry to see the database again")
+        after = [post(100 + i) for i in range(5)]
+        assert [r.status_code for r in after] == [201] * 5  # no restart of the service was needed
+        acknowledged += [r.json()["id"] for r in after]
+        engine = create_engine(database.url)
+        with engine.connect() as conn:
+            stored = conn.execute(select(establishments.c.id)).scalars().all()
+            outbox = conn.execute(select(func.count()).select_from(metadata.tables["outbox"])).scalar_one()
+        engine.dispose()
+        assert sorted(stored) == sorted(acknowledged)  # nothing half-applied, nothing lost
+        assert outbox == len(acknowledged)  # one event per acknowledged write, none for the refused one
+    finally:
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(20)
+        database.stop()
