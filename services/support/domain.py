@@ -281,6 +281,10 @@ class Person:
 
     # duplicates
     def propose_merge(self, candidate: "Person", matched_on: str, at: datetime) -> MergeProposal:
+        """Proposed once per candidate: a corrected identity that matches again adds nothing."""
+        earlier = next((p for p in self.merge_proposals if p.candidate_id == candidate.id), None)
+        if earlier is not None:
+            return earlier
         proposal = MergeProposal(new_id(), candidate.id, matched_on, at)
         self.merge_proposals.append(proposal)
         return proposal

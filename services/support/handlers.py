@@ -95,11 +95,16 @@ def register_person(uow: SupportUnitOfWork, actor: Principal, details: dict, pro
         person = Person.first_contact(
             sealed=uow.vault.seal(identity), digests=digests, district_code=district, sex=details["sex"],
             age_band=identity.age_band(first_contact_on), first_contact_on=first_contact_on, by=actor.sub, at=at)
-        for candidate, kind in uow.persons.matching([d for _, d in digests]):
-            person.propose_merge(candidate, kind, at)
+        _propose_merges(uow, person, digests, at)
         uow.persons.add(person)
         uow.commit()
     return person
+
+
+def _propose_merges(uow: SupportUnitOfWork, person: Person, digests: list[tuple[str, str]], at: datetime) -> None:
+    """The duplicate check: people who share a keyed hash (name + birth year, or ID number)."""
+    for candidate, kind in uow.persons.matching([d for _, d in digests], other_than=person.id):
+        person.propose_merge(candidate, kind, at)
 
 
 def read_identity(uow: SupportUnitOfWork, actor: Principal, person_id: str,
@@ -132,8 +137,10 @@ def update_person(uow: SupportUnitOfWork, actor: Principal, person_id: str, chan
         identity = identity.changed(changes).normalised().check(local_date(at))
         district = district_of(identity.commune_code, provinces)
         actor.require_district(district)
-        person.reseal(uow.vault.seal(identity), uow.vault.match_digests(identity), district, at)
+        digests = uow.vault.match_digests(identity)
+        person.reseal(uow.vault.seal(identity), digests, district, at)
         person.change_sex(sex)
+        _propose_merges(uow, person, digests, at)
         _audit(uow, actor, person, "update", reason, False)
         uow.commit()
     return person, identity

@@ -195,8 +195,14 @@ def test_a_person_s_identity_is_corrected_with_if_match_and_the_correction_is_au
     assert changed.status_code == 200 and changed.json["identity"]["phone"] == "0911222333"
     assert changed.json["identity"]["full_name"] == NAME
     assert client.patch(url, headers={**worker, "If-Match": etag}, json={"phone": "0911000000"}).status_code == 412
-    actions = [e["action"] for e in client.get(f"{BASE}/audit", headers=token("admin"), query_string={"sort": "at"}).json]
-    assert actions == ["read", "update"]  # the refused (stale) change opened nothing
+    other = new_person(client, worker, consent=False, full_name="Lò Thị Ánh", id_number=None)
+    assert other["merge_proposals"] == []
+    etag = client.get(f"{BASE}/persons/{other['id']}", headers=worker).headers["ETag"]
+    corrected = client.patch(f"{BASE}/persons/{other['id']}", headers={**worker, "If-Match": etag},
+                             json={"id_number": ID_NUMBER})  # now the same ID number: proposed for a merge
+    assert [p["candidate_id"] for p in corrected.json["merge_proposals"]] == [person["id"]]
+    audit = client.get(f"{BASE}/audit", headers=token("admin"), query_string={"sort": "at", "person_id": person["id"]})
+    assert [e["action"] for e in audit.json] == ["read", "update"]  # the refused (stale) change opened nothing
 
 
 def test_lists_are_pseudonymous_paged_and_filtered(client, worker, token):
