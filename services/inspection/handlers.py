@@ -48,6 +48,8 @@ def create_plan(uow: InspectionUnitOfWork, actor: Principal, details: dict, prov
 def plan_area(details: dict, provinces: tuple[str, ...]) -> dict:
     """The plan's province and district, from its communes or district, checked against the GSO list."""
     admin, communes = units(), details.get("commune_codes") or []
+    if details["scope"] == "province" and (communes or details.get("district_code")):
+        raise InvalidChange("a province plan names no district or communes", field="district_code")
     for i, code in enumerate(communes):
         if code not in admin.communes:
             raise InvalidChange(f"{code!r} is not a commune code in the GSO list", field=f"commune_codes.{i}")

@@ -283,3 +283,11 @@ def test_without_a_plan_the_inter_agency_team_makes_an_inter_agency_inspection(u
     with pytest.raises(InvalidChange) as error:
         schedule(uow, agency=None)
     assert error.value.field == "agency"
+
+
+def test_a_province_plan_names_no_district():
+    with pytest.raises(InvalidChange) as error:
+        handlers.create_plan(FakeUnitOfWork(), OFFICER, {
+            "name": "KH", "kind": "specialised", "agency": "police", "scope": "province", "district_code": "116",
+            "period_start": date(2020, 1, 1), "period_end": date(2020, 6, 30)}, SON_LA)
+    assert error.value.field == "district_code"

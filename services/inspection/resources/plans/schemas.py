@@ -25,10 +25,11 @@ class PlanInput(Schema):
     commune_codes = fields.List(fields.String(validate=COMMUNE), validate=validate.Length(max=300), load_default=list)
     period_start = fields.Date(required=True, metadata={"example": "2020-01-01"})
     period_end = fields.Date(required=True, metadata={"example": "2020-12-31"})
-    notes = fields.String(load_default=None, validate=validate.Length(max=4000))
+    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=4000))
 
 
 class PlanSchema(PlanInput):
+    district_code = fields.String(allow_none=True, metadata={"description": "None for a province plan."})
     id = fields.String(dump_only=True)
     created_by = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
