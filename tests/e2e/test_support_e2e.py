@@ -76,6 +76,12 @@ def stored_text(system) -> bytes:
     return "\n".join(rows).encode()
 
 
+def process_logs(system) -> str:
+    """What every process of the system has written to its log file so far (stdout and stderr)."""
+    files = {Path(f"/proc/{p.pid}/fd/1").resolve() for p in system.processes if p.poll() is None}
+    return "\n".join(f.read_text(errors="replace") for f in files if f.is_file())
+
+
 def wait_for(url: str, headers: dict, timeout: float = 45.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -168,7 +174,7 @@ def test_only_the_district_s_social_worker_and_admin_read_the_identity_and_every
     assert requests.delete(system.url(f"{BASE}/audit"), headers=system.headers("admin"), timeout=10).status_code == 405
 
 
-def test_the_database_holds_no_identity_in_clear_text(system):
+def test_neither_the_database_nor_the_logs_hold_an_identity_in_clear_text(system):
     worker = system.headers("social_worker", district="116")
     name = f"Giàng Thị Dợ {uuid.uuid4().hex[:6]}"
     person, referral = supported_person(system, worker, name)
@@ -179,7 +185,14 @@ def test_the_database_holds_no_identity_in_clear_text(system):
                            timeout=10, json={"outcome": "moved_away", "note": f"{name} chuyển về Hà Nội, {PHONE}"})
     assert closed.status_code == 201
     assert requests.get(case_url, headers=worker, timeout=10).json()["closure_note"].startswith(name)
+    bad = requests.post(system.url(f"{BASE}/persons"), json={**person_body(name), "commune_code": "99999"},
+                        headers=worker, timeout=10)
+    assert bad.status_code == 422 and name not in bad.text
     stored = stored_text(system)
     assert person["person_ref"].encode() in stored  # we are looking at the right database
     for secret in (name, ID_NUMBER, PHONE):
         assert secret.encode() not in stored
+    logs = process_logs(system)
+    assert '"service": "support"' in logs  # the support processes' logs are among them
+    for secret in (name, ID_NUMBER, PHONE):
+        assert secret not in logs

@@ -216,7 +216,7 @@ def test_lists_are_pseudonymous_paged_and_filtered(client, worker, token):
     assert client.get(f"{BASE}/persons", headers=worker, query_string={"sort": "full_name"}).status_code == 422
 
 
-def test_errors_and_logs_never_echo_an_identity(client, worker, caplog):
+def test_errors_logs_and_metrics_never_echo_an_identity(client, worker, caplog):
     caplog.set_level(logging.DEBUG)
     planted = "Giàng Thị Pàng Bí Mật"
     responses = [
@@ -234,6 +234,9 @@ def test_errors_and_logs_never_echo_an_identity(client, worker, caplog):
     for response in responses + [created]:
         body = response.get_data(as_text=True)
         assert planted not in body and PHONE not in body and ID_NUMBER not in body
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'route="/support/v1/persons"' in metrics
+    assert planted not in metrics and ID_NUMBER not in metrics and PHONE not in metrics
     assert caplog.records, "the requests were logged"
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert planted not in logged and ID_NUMBER not in logged and PHONE not in logged
