@@ -4,7 +4,7 @@ from pathlib import Path
 from chassis.consumer import ConsumerSpec
 from chassis.service import Service
 from contracts import topics
-from contracts.events import inspection
+from contracts.events import inspection, registry
 from services.cases import demo, domain, handlers, tables
 from services.cases.repository import CasesUnitOfWork
 from services.cases.resources.cases.routes import blp as cases
@@ -24,6 +24,11 @@ service = Service(
         ConsumerSpec("cases-police-referrals", {
             inspection.POLICE_REFERRAL.type: handlers.receive_police_referral,
         }, [topics.INSPECTION_REFERRALS]),
+        ConsumerSpec("cases-establishments", {
+            registry.ESTABLISHMENT_REGISTERED.type: handlers.copy_establishment,
+            registry.ESTABLISHMENT_UPDATED.type: handlers.copy_establishment,
+            registry.ESTABLISHMENT_STATUS_CHANGED.type: handlers.copy_establishment,
+        }, [topics.REGISTRY_ESTABLISHMENTS]),
     ],
     publishes=[topics.CASES_TIPS, topics.CASES_CASES, topics.CASES_HOTSPOTS, topics.CASES_REFERRALS],
     errors={domain.NotFound: 404, domain.InvalidChange: 422, domain.Conflict: 409},

@@ -105,6 +105,28 @@ def _check_past(value, now_: datetime, name: str) -> None:
         raise InvalidChange(f"{name} cannot be in the future", field=name)
 
 
+# -- the registry's establishments, as this service knows them from its events -------------------------------
+
+@dataclass(eq=False)
+class Establishment:
+    """A copy of what the registry publishes about an establishment: enough to link it to tips, cases
+    and hotspots (a verdict against its operator names it, and the registry must know it)."""
+
+    id: str
+    name: str
+    business_type: str
+    commune_code: str
+    district_code: str
+    status: str
+    updated_at: datetime
+
+    def take(self, details: dict, at: datetime) -> None:
+        for name in ("name", "business_type", "commune_code", "district_code", "status"):
+            if details.get(name) is not None:
+                setattr(self, name, details[name])
+        self.updated_at = at
+
+
 # -- tips ----------------------------------------------------------------------------------------------------
 
 @dataclass(eq=False)

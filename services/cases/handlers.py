@@ -3,8 +3,9 @@ events commit together or not at all.
 
 Actions from the API: receive, verify, classify and handle tips; open cases, move them through
 their stages, record suspects and refer victims; detect, eliminate and report recurring hotspots.
-Action on another service's event (the table is in bootstrap.py): an inspection's referral to
-the police becomes a tip.
+Actions on other services' events (the table is in bootstrap.py): an inspection's referral to
+the police becomes a tip; the registry's establishments are copied, so that what is linked to a
+tip, a case or a hotspot is an establishment the registry knows.
 
 No event carries a suspect's or a victim's identity: victims travel as random referral ids.
 """
@@ -21,7 +22,7 @@ from chassis.envelope import ReceivedEvent
 from contracts.events import cases as events
 from contracts.refdata import units
 from services.cases.domain import (
-    HANDLED, LOCAL_TIME, VERDICT, Case, Conflict, Hotspot, InvalidChange, NotFound, StageChange, Tip,
+    HANDLED, LOCAL_TIME, VERDICT, Case, Conflict, Establishment, Hotspot, InvalidChange, NotFound, StageChange, Tip,
     TimeLimits, local_date,
 )
 from services.cases.repository import CasesUnitOfWork
@@ -62,6 +63,30 @@ def _linked(repository, item_id, actor: Principal, field: str):
     return item
 
 
+def _known_establishments(uow: CasesUnitOfWork, ids, field: str) -> None:
+    """Establishments linked to a tip, case or hotspot are ones the registry has published."""
+    unknown = [str(i) for i in ids if i and uow.establishments.find(str(i)) is None]
+    if unknown:
+        raise InvalidChange(f"the registry has no establishment {', '.join(unknown)} (or it has not arrived yet)",
+                            field=field)
+
+
+# -- the registry's establishments -----------------------------------------------------------------------------
+
+def copy_establishment(uow: CasesUnitOfWork, event: ReceivedEvent) -> None:
+    """Registered, updated or status changed in the registry: keep this service's copy up to date."""
+    data = event.payload or event.data
+    with uow:
+        found = uow.establishments.find(str(data["establishment_id"]))
+        if found is None and data.get("name"):
+            found = Establishment(str(data["establishment_id"]), data["name"], data["business_type"],
+                                  data["commune_code"], data["district_code"], data["status"], now())
+            uow.establishments.add(found)
+        elif found is not None:
+            found.take(data, now())
+        uow.commit()
+
+
 # -- tips ------------------------------------------------------------------------------------------------------
 
 def receive_tip(uow: CasesUnitOfWork, actor: Principal, details: dict, provinces: tuple[str, ...],
@@ -70,6 +95,7 @@ def receive_tip(uow: CasesUnitOfWork, actor: Principal, details: dict, provinces
     actor.require_district(location["district_code"])
     at = now()
     with uow:
+        _known_establishments(uow, [details.get("establishment_id")], "establishment_id")
         tip = Tip.receive(str(uuid.uuid4()), limits=limits or time_limits(), by=actor.sub, at=at, **{
             **details, **_ids(details, "establishment_id", "inspection_id"), **location,
             "received_at": details.get("received_at") or at})
@@ -167,6 +193,7 @@ def open_case(uow: CasesUnitOfWork, actor: Principal, details: dict, provinces: 
             raise Conflict("this case number is already recorded", field="case_number")
         for hotspot_id in details.get("hotspot_ids") or ():
             _linked(uow.hotspots, hotspot_id, actor, "hotspot_ids")
+        _known_establishments(uow, details.get("establishment_ids") or (), "establishment_ids")
         tip = _source_tip(uow, actor, details.get("tip_id"))
         case = Case.open(str(uuid.uuid4()), limits=limits or time_limits(), by=actor.sub, at=now(),
                          **{**details, **location, **_ids(details, "tip_id")})
@@ -265,9 +292,7 @@ def detect_hotspot(uow: CasesUnitOfWork, actor: Principal, details: dict, provin
     location = locate(details["commune_code"], provinces)
     actor.require_district(location["district_code"])
     with uow:
-        for name, repository in (("tip_id", uow.tips), ("case_id", uow.cases)):
-            if details.get(name):
-                _linked(repository, details[name], actor, name)
+        _hotspot_links(uow, actor, details)
         hotspot = Hotspot.detect(str(uuid.uuid4()), by=actor.sub, at=now(), **{
             **details, **location, **_ids(details, "establishment_id", "tip_id", "case_id", "inspection_id")})
         uow.hotspots.add(hotspot)
@@ -276,6 +301,13 @@ def detect_hotspot(uow: CasesUnitOfWork, actor: Principal, details: dict, provin
             "found_by": hotspot.found_by, "establishment_id": hotspot.establishment_id})
         uow.commit()
     return hotspot
+
+
+def _hotspot_links(uow: CasesUnitOfWork, actor: Principal, details: dict) -> None:
+    for name, repository in (("tip_id", uow.tips), ("case_id", uow.cases)):
+        if details.get(name):
+            _linked(repository, details[name], actor, name)
+    _known_establishments(uow, [details.get("establishment_id")], "establishment_id")
 
 
 def eliminate_hotspot(uow: CasesUnitOfWork, actor: Principal, hotspot_id: str, on: date | None, how: str) -> Hotspot:

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chassis.uow import UnitOfWork
-from services.cases.domain import Case, Hotspot, NotFound, Tip
+from services.cases.domain import Case, Establishment, Hotspot, NotFound, Tip
 
 
 class _Repository:
@@ -23,6 +23,13 @@ class _Repository:
         if found is None:
             raise NotFound(f"no {self.noun} {item_id}")
         return found
+
+
+class EstablishmentRepository(_Repository):
+    kind, noun = Establishment, "establishment"
+
+    def find(self, establishment_id: str) -> Establishment | None:
+        return self.session.get(Establishment, str(establishment_id))
 
 
 class TipRepository(_Repository):
@@ -46,6 +53,7 @@ class HotspotRepository(_Repository):
 
 class CasesUnitOfWork(UnitOfWork):
     def _start(self) -> None:
+        self.establishments = EstablishmentRepository(self.session)
         self.tips = TipRepository(self.session)
         self.cases = CaseRepository(self.session)
         self.hotspots = HotspotRepository(self.session)

@@ -36,6 +36,18 @@ def member(column, value: str):
     return column.contains(f",{value},", autoescape=True)
 
 
+#: The registry's establishments as its events describe them (no owner: the registry never publishes one).
+establishments = Table(
+    "establishments", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("business_type", String(40), nullable=False),
+    Column("commune_code", String(5), nullable=False),
+    Column("district_code", String(3), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 tips = Table(
     "tips", metadata,
     Column("id", String(36), primary_key=True),
@@ -180,6 +192,7 @@ def start_mappers() -> None:
     global _mapped
     if _mapped:
         return
+    mapper_registry.map_imperatively(domain.Establishment, establishments)
     mapper_registry.map_imperatively(domain.Tip, tips, version_id_col=tips.c.version)
     mapper_registry.map_imperatively(domain.StageChange, stage_changes)
     mapper_registry.map_imperatively(domain.Suspect, suspects)

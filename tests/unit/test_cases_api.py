@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from chassis.service import bootstrap
 from contracts.events import inspection
+from contracts.events import registry as registry_events
 from services.cases import handlers
 from tests.conftest import make_config
 
@@ -28,6 +29,11 @@ def cases(services, tmp_path, embedded_transport):
     container = bootstrap(services["cases"], make_config("cases", tmp_path), embedded_transport)
     container.migrate()
     embedded_transport.ensure_topics(container.topics())
+    handlers.copy_establishment(container.uow(), handlers.ReceivedEvent(  # the registry published it
+        str(uuid.uuid4()), registry_events.ESTABLISHMENT_REGISTERED.type, "/lanhmanh/registry", ESTABLISHMENT,
+        datetime.now(timezone.utc), {"establishment_id": ESTABLISHMENT, "name": "Nhà nghỉ Hoa Đào",
+                                     "business_type": "accommodation", "commune_code": CHIENG_LE,
+                                     "district_code": "116", "status": "active"}, None, None, "1"))
     yield container
     container.dispose()
 
@@ -338,3 +344,13 @@ def test_a_page_past_the_last_is_empty_not_an_error(client, police):
         response = client.get(path, query_string={"page": 100000}, headers=police)
         assert response.status_code == 200, response.get_json()
         assert response.get_json() == []
+
+
+def test_an_establishment_unknown_to_the_registry_cannot_be_linked(client, police):
+    stranger = str(uuid.uuid4())
+    assert_problem(client.post("/cases/v1/cases", headers=police, json={
+        "case_number": "9/2020", "articles": ["327"], "commune_code": CHIENG_LE, "summary": "x",
+        "opened_on": "2020-03-10", "establishment_ids": [stranger]}), 422, "establishment_ids")
+    assert_problem(client.post("/cases/v1/tips", headers=police, json={
+        "source": "citizen", "commune_code": CHIENG_LE, "summary": "x", "establishment_id": stranger}),
+        422, "establishment_id")

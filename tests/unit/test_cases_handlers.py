@@ -16,8 +16,9 @@ from chassis.transport import Outgoing
 from contracts import topics
 from contracts.events import cases as events
 from contracts.events import inspection
+from contracts.events import registry as registry_events
 from services.cases import handlers
-from services.cases.domain import Conflict, InvalidChange, NotFound, TimeLimits
+from services.cases.domain import Conflict, Establishment, InvalidChange, NotFound, TimeLimits
 from tests.conftest import make_config
 
 SON_LA = ("14",)
@@ -43,6 +44,9 @@ class FakeRepository:
         except KeyError:
             raise NotFound(f"no {self.noun} {item_id}") from None
 
+    def find(self, item_id):
+        return self.rows.get(str(item_id))
+
     def by_referral(self, referral_id):
         return next((t for t in self.rows.values() if t.referral_id == str(referral_id)), None)
 
@@ -53,6 +57,10 @@ class FakeRepository:
 class FakeUnitOfWork:
     def __init__(self):
         self.tips, self.cases, self.hotspots = FakeRepository("tip"), FakeRepository("case"), FakeRepository("hotspot")
+        self.establishments = FakeRepository("establishment")
+        for n in (1, 7):  # known from the registry's events
+            self.establishments.add(Establishment(str(uuid.UUID(int=n)), f"Nhà nghỉ {n}", "accommodation", CHIENG_LE,
+                                                  "116", "active", datetime.now(timezone.utc)))
         self.published: list[tuple] = []
         self.committed = False
 
@@ -228,7 +236,7 @@ def test_the_consumer_runner_turns_a_referral_on_its_topic_into_one_tip(cases_se
     producer = embedded_transport.producer()
     for _ in range(2):  # delivered twice: applied once
         producer.send([Outgoing(topics.INSPECTION_REFERRALS, event.data["referral_id"], payload, {})], timeout=5)
-    (runner,) = cases_service.consumer_runners()
+    (runner,) = [r for r in cases_service.consumer_runners() if r.spec.name == "cases-police-referrals"]
     for _ in range(3):
         runner.run_once(timeout=0.01)
     tips_table = cases_service.service.metadata.tables["tips"]
@@ -381,3 +389,43 @@ def test_a_hotspot_found_by_an_unknown_case_is_refused():
             "commune_code": CHIENG_LE, "description": "Ven hồ", "kind": "public_place", "found_by": "case",
             "case_id": uuid.uuid4(), "detected_on": date(2020, 3, 15)}, SON_LA)
     assert exc.value.field == "case_id"
+
+
+# -- the consumer: the registry's establishments ---------------------------------------------------------------
+
+def registry_event(event_type, **data) -> ReceivedEvent:
+    return ReceivedEvent(str(uuid.uuid4()), event_type.type, "/lanhmanh/registry", data["establishment_id"],
+                         datetime.now(timezone.utc), data, None, None, "1")
+
+
+def test_the_registry_s_establishments_are_copied_and_kept_up_to_date():
+    uow = FakeUnitOfWork()
+    new = str(uuid.uuid4())
+    handlers.copy_establishment(uow, registry_event(
+        registry_events.ESTABLISHMENT_REGISTERED, establishment_id=new, name="Karaoke Hoa Hồng",
+        business_type="karaoke", commune_code=MUONG_CHIEN, district_code="118", status="active"))
+    handlers.copy_establishment(uow, registry_event(
+        registry_events.ESTABLISHMENT_STATUS_CHANGED, establishment_id=new, previous_status="active",
+        status="suspended", commune_code=MUONG_CHIEN, district_code="118"))
+    copy = uow.establishments.find(new)
+    assert (copy.name, copy.district_code, copy.status) == ("Karaoke Hoa Hồng", "118", "suspended")
+    handlers.copy_establishment(uow, registry_event(
+        registry_events.ESTABLISHMENT_STATUS_CHANGED, establishment_id=str(uuid.uuid4()), previous_status="active",
+        status="revoked", commune_code=MUONG_CHIEN, district_code="118"))  # never registered here: ignored
+    assert len(uow.establishments.rows) == 3 and uow.published == []
+
+
+def test_links_to_establishments_the_registry_never_published_are_refused():
+    stranger = uuid.uuid4()
+    with pytest.raises(InvalidChange) as exc:
+        open_case(FakeUnitOfWork(), establishment_ids=[uuid.UUID(int=1), stranger])
+    assert exc.value.field == "establishment_ids" and str(stranger) in str(exc.value)
+    with pytest.raises(InvalidChange) as exc:
+        receive(FakeUnitOfWork(), establishment_id=stranger)
+    assert exc.value.field == "establishment_id"
+    with pytest.raises(InvalidChange) as exc:
+        handlers.detect_hotspot(FakeUnitOfWork(), OFFICER, {
+            "commune_code": CHIENG_LE, "description": "Phòng nghỉ", "kind": "inside_establishment",
+            "establishment_id": stranger, "found_by": "inspection", "inspection_id": uuid.uuid4(),
+            "detected_on": date(2020, 3, 15)}, SON_LA)
+    assert exc.value.field == "establishment_id"
