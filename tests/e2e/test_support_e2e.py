@@ -82,14 +82,31 @@ def process_logs(system) -> str:
     return "\n".join(f.read_text(errors="replace") for f in files if f.is_file())
 
 
-def wait_for(url: str, headers: dict, timeout: float = 45.0) -> dict:
+def wait_for(url: str, headers: dict, timeout: float = 45.0) -> dict | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         response = requests.get(url, headers=headers, timeout=10)
         if response.status_code == 200:
             return response.json()
         time.sleep(0.3)
-    raise AssertionError(f"{url} did not appear in {timeout}s")
+    return None
+
+
+def referral_arrives(system, worker: dict) -> tuple[dict, dict]:
+    """Publish an inspection's referral and wait until the support service shows it.
+
+    Under `make test` the first batch arrives. On a broker shared with other test sessions running at
+    the same time, their support workers join the same consumer group ("support-referrals") and may
+    take the partition of a batch; another batch, with another key, then lands elsewhere. (The fix is
+    per-system consumer groups in tests/e2e/conftest.py; see the service's report.)"""
+    attempts = 1 if system.mode == "embedded" else 6
+    for _ in range(attempts):
+        batch = publish_inspection_referral(system)
+        referral = wait_for(system.url(f"{BASE}/referrals/{batch['referral_ids'][0]}"), worker,
+                            timeout=45.0 if attempts == 1 else 15.0)
+        if referral is not None:
+            return batch, referral
+    raise AssertionError(f"{system.mode}: no inspection referral reached the support service")
 
 
 def person_body(name: str) -> dict:
@@ -99,8 +116,7 @@ def person_body(name: str) -> dict:
 
 def supported_person(system, worker: dict, name: str) -> tuple[dict, dict]:
     """An inspection referral arrives; the case worker meets the person, records consent and accepts."""
-    batch = publish_inspection_referral(system)
-    referral = wait_for(system.url(f"{BASE}/referrals/{batch['referral_ids'][0]}"), worker)
+    batch, referral = referral_arrives(system, worker)
     assert (referral["source"], referral["status"], referral["source_ref"]) == (
         "inspection", "received", batch["inspection_id"])
     person = requests.post(system.url(f"{BASE}/persons"), json=person_body(name), headers=worker, timeout=10)
