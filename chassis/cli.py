@@ -94,7 +94,7 @@ def makemigration(service, message):
 @click.argument("services", nargs=-1)
 def demo(services):
     """Load demo data into services whose data is empty."""
-    for c in _containers(services):
+    for c in sorted(_containers(services), key=lambda c: c.service.demo_order):
         if c.service.demo:
             click.echo(f"{c.service.name}: {c.service.demo(c)} demo records")
 
@@ -186,7 +186,7 @@ def run(host, port, no_demo):
         # own business actions so that its events flow like any other.
         state["worker"] = Worker(containers).start()
         if not no_demo:
-            for c in containers:
+            for c in sorted(containers, key=lambda c: c.service.demo_order):
                 if c.service.demo:
                     n = c.service.demo(c)
                     if n:

@@ -51,6 +51,8 @@ class Config:
     max_page_size: int = 200
     max_body_bytes: int = 1_000_000
     provinces: tuple[str, ...] = ("14",)  # GSO province codes this deployment serves (14 = Sơn La)
+    #: Put before every consumer group name, so that two deployments (or test runs) can share a broker.
+    consumer_group_prefix: str = ""
     extra: dict = field(default_factory=dict)
 
     @property
@@ -100,5 +102,6 @@ class Config:
             relay_batch_size=int(_env(env, service, "RELAY_BATCH_SIZE", "200")),
             consumer_max_attempts=int(_env(env, service, "CONSUMER_MAX_ATTEMPTS", "5")),
             max_page_size=int(_env(env, service, "MAX_PAGE_SIZE", "200")),
+            consumer_group_prefix=_env(env, None, "KAFKA_CONSUMER_GROUP_PREFIX", ""),
             provinces=tuple(p.strip() for p in _env(env, None, "LANHMANH_PROVINCES", "14").split(",") if p.strip()),
         ).check()

@@ -42,6 +42,8 @@ class Service:
     publishes: list[str] = field(default_factory=list)  # topics
     errors: dict[type[Exception], int] = field(default_factory=dict)  # domain exception -> HTTP status
     demo: Callable[["Container"], int] | None = None
+    #: Demo loaders run in this order (lower first): upstream services before those fed by their events.
+    demo_order: int = 50
     setup: Callable[[], None] | None = None  # e.g. map domain classes onto tables; run by bootstrap
     version: str = "1.0.0"
 
@@ -88,7 +90,8 @@ class Container:
         return [
             ConsumerRunner(
                 self.service.name, spec, self.service.tables["inbox"], self.uow,
-                self.transport.consumer(spec.name, spec.topics), self.transport.producer(),
+                self.transport.consumer(self.config.consumer_group_prefix + spec.name, spec.topics),
+                self.transport.producer(),
                 max_attempts=self.config.consumer_max_attempts, retry_backoff=self.config.consumer_retry_backoff,
             )
             for spec in self.service.consumers

@@ -33,5 +33,6 @@ service = Service(
     publishes=[topics.CASES_TIPS, topics.CASES_CASES, topics.CASES_HOTSPOTS, topics.CASES_REFERRALS],
     errors={domain.NotFound: 404, domain.InvalidChange: 422, domain.Conflict: 409},
     demo=demo.load,
+    demo_order=20,
     setup=tables.start_mappers,
 )

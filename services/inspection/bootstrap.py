@@ -37,5 +37,6 @@ service = Service(
     publishes=[topics.INSPECTION_INSPECTIONS, topics.INSPECTION_REFERRALS, topics.INSPECTION_RISK],
     errors={domain.NotFound: 404, domain.InvalidChange: 422, domain.Conflict: 409},
     demo=demo.load,
+    demo_order=30,
     setup=tables.start_mappers,
 )

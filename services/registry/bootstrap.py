@@ -28,5 +28,6 @@ service = Service(
     publishes=[topics.REGISTRY_ESTABLISHMENTS],
     errors={domain.NotFound: 404, domain.InvalidChange: 422, domain.Conflict: 409},
     demo=demo.load,
+    demo_order=10,
     setup=tables.start_mappers,
 )

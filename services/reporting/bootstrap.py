@@ -24,5 +24,6 @@ service = Service(
     publishes=[],
     errors={domain.NotFound: 404, domain.InvalidChange: 422, domain.Conflict: 409},
     demo=demo.load,
+    demo_order=90,
     setup=tables.start_mappers,
 )

@@ -43,5 +43,6 @@ service = Service(
     errors={domain.NotFound: 404, domain.InvalidChange: 422, domain.Conflict: 409, domain.AccessDenied: 403,
             domain.IdentityUnreadable: 500},
     demo=demo.load,
+    demo_order=40,
     setup=setup,
 )

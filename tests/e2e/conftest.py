@@ -128,7 +128,9 @@ def _distributed(tmp: Path) -> System:
     server_url = require_env("LANHMANH_TEST_DATABASE_URL")
     kafka = require_env("KAFKA_BOOTSTRAP_SERVERS")
     env = {**os.environ, "EVENT_TRANSPORT": "kafka", "KAFKA_BOOTSTRAP_SERVERS": kafka, "JWT_SECRET": TEST_SECRET,
-           "KAFKA_PARTITIONS": "6"}
+           "KAFKA_PARTITIONS": "6",
+           # consumer groups of this system only: another system on the same broker cannot take its events
+           "KAFKA_CONSUMER_GROUP_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}-"}
     databases, processes, logs, base_urls = [], [], [], {}
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     for service in discover():

@@ -23,34 +23,13 @@ from tests.conftest import TEST_SECRET, make_config
 from tests.e2e.conftest import free_port
 from tests.integration.conftest import wait_until
 from tests.support import probe as probe_module
+from tests.support.infra import PrivateBroker, PrivateDatabase
 from tests.support.probe import applied_rows
 
 pytestmark = pytest.mark.infra
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 OUTAGE_SECONDS = 30
-
-
-class PrivateBroker:
-    """A broker of this test's own, so that stopping it disturbs no other test."""
-
-    def __init__(self, tmp: Path):
-        self.env = {**os.environ, "KAFKA_PORT": str(free_port()), "KAFKA_CONTROLLER_PORT": str(free_port()),
-                    "LANHMANH_KAFKA_DIR": str(tmp / "kafka")}
-        self.bootstrap = f"127.0.0.1:{self.env['KAFKA_PORT']}"
-
-    def _run(self, command: str) -> None:
-        subprocess.run(["bash", str(ROOT / "deploy/kafka/broker.sh"), command], env=self.env, check=True,
-                       capture_output=True, timeout=120)
-
-    def start(self):
-        self._run("start")
-
-    def stop(self):
-        self._run("stop")
-
-    def resume(self):
-        self._run("resume")
 
 
 def test_writes_acknowledged_during_a_30_second_broker_outage_reach_the_consumer_once(
@@ -130,23 +109,6 @@ def _ok(url: str) -> bool:
         return requests.get(url, timeout=5).status_code == 200
     except requests.RequestException:
         return False
-
-
-class PrivateDatabase:
-    """A PostgreSQL cluster of this test's own, to stop and start again."""
-
-    def __init__(self):
-        port = free_port()
-        self.env = {**os.environ, "PGPORT": str(port), "LANHMANH_PG_DIR": f"/tmp/lanhmanh-pg-fault-{port}"}
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-
-    def _run(self, command: str) -> None:
-        subprocess.run(["bash", str(ROOT / "deploy/scripts/postgres.sh"), command], env=self.env, check=True,
-                       capture_output=True, timeout=120)
-
-    start = lambda self: self._run("start")  # noqa: E731
-    stop = lambda self: self._run("stop")  # noqa: E731
-    resume = lambda self: self._run("resume")  # noqa: E731
 
 
 def test_a_postgresql_restart_is_survived_without_restarting_the_service(tmp_path, kafka_servers):

@@ -26,7 +26,8 @@ from contracts.events import inspection
 from services.registry import handlers
 from services.registry.tables import establishments
 from tests.conftest import TEST_SECRET, make_config
-from tests.e2e.conftest import free_port
+from chassis.transport.kafka import KafkaTransport
+from tests.support.infra import PrivateBroker, free_port
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.infra
@@ -45,8 +46,11 @@ def consumed(port: int) -> float:
                if line.startswith("lanhmanh_events_consumed_total{") and f'consumer="{GROUP}"' in line)
 
 
-def test_three_workers_share_six_partitions_and_survive_losing_one(services, tmp_path, new_database, kafka,
-                                                                     kafka_servers):
+def test_three_workers_share_six_partitions_and_survive_losing_one(services, tmp_path, new_database):
+    broker = PrivateBroker(tmp_path)  # a broker of its own: the topic must be made with six partitions here
+    broker.start()
+    kafka_servers = broker.bootstrap
+    kafka = KafkaTransport(kafka_servers, partitions=6)
     url = new_database("registry")
     registry = bootstrap(services["registry"], make_config("registry", tmp_path, database_url=url,
                                                            transport="kafka"), kafka)
@@ -129,3 +133,4 @@ def test_three_workers_share_six_partitions_and_survive_losing_one(services, tmp
                 os.killpg(w.pid, signal.SIGKILL)
         admin_client.close()
         registry.dispose()
+        broker.stop()

@@ -39,7 +39,8 @@ class Rebuild(MethodView):
         spec = handlers.replay_spec(handlers.start_rebuild(c.uow(), current_principal()))
         c.transport.ensure_topics(spec.topics)
         runner = ConsumerRunner(c.service.name, spec, c.service.tables["inbox"], c.uow,
-                                c.transport.consumer(spec.name, spec.topics), c.transport.producer(),
+                                c.transport.consumer(c.config.consumer_group_prefix + spec.name, spec.topics),
+                                c.transport.producer(),
                                 max_attempts=c.config.consumer_max_attempts,
                                 retry_backoff=c.config.consumer_retry_backoff)
         messages = handlers.replay(runner)

@@ -1,0 +1,60 @@
+"""Infrastructure of a test's own: a Kafka broker or a PostgreSQL cluster it may stop and resume
+without disturbing the shared ones that `make test` started."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivateBroker:
+    """A broker of this test's own, so that stopping it disturbs no other test."""
+
+    def __init__(self, tmp: Path):
+        self.env = {**os.environ, "KAFKA_PORT": str(free_port()), "KAFKA_CONTROLLER_PORT": str(free_port()),
+                    "LANHMANH_KAFKA_DIR": str(tmp / "kafka")}
+        self.bootstrap = f"127.0.0.1:{self.env['KAFKA_PORT']}"
+
+    def _run(self, command: str) -> None:
+        subprocess.run(["bash", str(ROOT / "deploy/kafka/broker.sh"), command], env=self.env, check=True,
+                       capture_output=True, timeout=120)
+
+    def start(self):
+        self._run("start")
+
+    def stop(self):
+        self._run("stop")
+
+    def resume(self):
+        self._run("resume")
+
+
+class PrivateDatabase:
+    """A PostgreSQL cluster of this test's own, to stop and start again."""
+
+    def __init__(self):
+        port = free_port()
+        self.env = {**os.environ, "PGPORT": str(port), "LANHMANH_PG_DIR": f"/tmp/lanhmanh-pg-fault-{port}"}
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, command: str) -> None:
+        subprocess.run(["bash", str(ROOT / "deploy/scripts/postgres.sh"), command], env=self.env, check=True,
+                       capture_output=True, timeout=120)
+
+    def start(self):
+        self._run("start")
+
+    def stop(self):
+        self._run("stop")
+
+    def resume(self):
+        self._run("resume")
