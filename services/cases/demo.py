@@ -154,7 +154,7 @@ class _Demo:
                 return
             extra = {}
             if stage == "trial":
-                extra = {"court": _court(case.district_code, case.articles), "mobile_trial": rng.random() < 0.5}
+                extra = {"court": _court(case.district_code, case.articles), "mobile_trial": rng.random() < 0.35}
             if stage == "verdict":
                 extra = {"sentence": f"{rng.randint(1, 7)} năm tù giam"}
             self.move(case, stage, day, **extra)
