@@ -8,6 +8,7 @@
     lanhmanh topics                   create the Kafka topics
     lanhmanh token --role ROLE        print a token signed with the local key
     lanhmanh dead-letters SERVICE     replay a service's dead-lettered events after a fix
+    lanhmanh admin SERVICE COMMAND    a service's own commands (lanhmanh admin reporting rebuild)
 """
 from __future__ import annotations
 
@@ -105,6 +106,40 @@ def topics():
     for c in _containers(()):
         c.transport.ensure_topics(c.topics())
         click.echo(f"{c.service.name}: {', '.join(c.topics())}")
+
+
+class _ServiceCommands(click.Group):
+    """``lanhmanh admin SERVICE COMMAND``: the commands a service declares, loaded only when asked for."""
+
+    def list_commands(self, ctx):
+        from chassis.service import installed
+
+        return installed()
+
+    def get_command(self, ctx, name):
+        from chassis.service import installed
+
+        if name not in installed():
+            return None
+        (service,) = _services((name,))
+        group = click.Group(name, help=f"Commands of the {name} service.")
+        for command in service.commands:
+            group.add_command(_with_container(name, command))
+        return group
+
+
+def _with_container(service_name: str, command: click.Command) -> click.Command:
+    callback = command.callback
+
+    def run(**kwargs):
+        (c,) = _containers((service_name,))
+        return callback(c, **kwargs)
+
+    command.callback = run
+    return command
+
+
+main.add_command(_ServiceCommands("admin", help="Commands a service offers its operators (e.g. reporting rebuild)."))
 
 
 @main.command("dead-letters")

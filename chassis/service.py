@@ -45,6 +45,9 @@ class Service:
     #: Demo loaders run in this order (lower first): upstream services before those fed by their events.
     demo_order: int = 50
     setup: Callable[[], None] | None = None  # e.g. map domain classes onto tables; run by bootstrap
+    #: Service-specific command-line commands (click), run as ``lanhmanh admin <service> <command>``;
+    #: each is called with the service's `Container` as its first argument.
+    commands: list = field(default_factory=list)
     version: str = "1.0.0"
 
     @cached_property
@@ -87,15 +90,16 @@ class Container:
                      max_backoff=self.config.relay_max_backoff)
 
     def consumer_runners(self) -> list[ConsumerRunner]:
-        return [
-            ConsumerRunner(
-                self.service.name, spec, self.service.tables["inbox"], self.uow,
-                self.transport.consumer(self.config.consumer_group_prefix + spec.name, spec.topics),
-                self.transport.producer(),
-                max_attempts=self.config.consumer_max_attempts, retry_backoff=self.config.consumer_retry_backoff,
-            )
-            for spec in self.service.consumers
-        ]
+        return [self.runner_for(spec) for spec in self.service.consumers]
+
+    def runner_for(self, spec: ConsumerSpec) -> ConsumerRunner:
+        """A consumer runner for ``spec`` (a declared consumer, or e.g. a rebuild's one-off group)."""
+        return ConsumerRunner(
+            self.service.name, spec, self.service.tables["inbox"], self.uow,
+            self.transport.consumer(self.config.consumer_group_prefix + spec.name, spec.topics),
+            self.transport.producer(),
+            max_attempts=self.config.consumer_max_attempts, retry_backoff=self.config.consumer_retry_backoff,
+        )
 
     def create_app(self):
         from chassis.web import create_app

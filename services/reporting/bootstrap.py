@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from chassis.service import Service
-from services.reporting import demo, domain, handlers, tables
+from services.reporting import commands, demo, domain, handlers, tables
 from services.reporting.repository import ReportingUnitOfWork
 from services.reporting.resources.admin.routes import blp as admin
 from services.reporting.resources.commune_reports.routes import blp as commune_reports
@@ -26,4 +26,5 @@ service = Service(
     demo=demo.load,
     demo_order=90,
     setup=tables.start_mappers,
+    commands=[commands.rebuild],
 )

@@ -179,7 +179,7 @@ def _drop(server_url: str, name: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(scope="module", params=["embedded", "distributed"])
+@pytest.fixture(scope="session", params=["embedded", "distributed"])
 def system(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(request.param)
     system = _embedded(tmp) if request.param == "embedded" else _distributed(tmp)

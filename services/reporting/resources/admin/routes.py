@@ -7,7 +7,6 @@ from flask.views import MethodView
 
 from chassis.api import Blueprint
 from chassis.auth import ADMIN, current_principal, roles_required
-from chassis.consumer import ConsumerRunner
 from chassis.web import container
 from services.reporting import handlers, views
 from services.reporting.resources.admin.schemas import ProjectionSchema, RebuildSchema
@@ -38,12 +37,7 @@ class Rebuild(MethodView):
         started = time.monotonic()
         spec = handlers.replay_spec(handlers.start_rebuild(c.uow(), current_principal()))
         c.transport.ensure_topics(spec.topics)
-        runner = ConsumerRunner(c.service.name, spec, c.service.tables["inbox"], c.uow,
-                                c.transport.consumer(c.config.consumer_group_prefix + spec.name, spec.topics),
-                                c.transport.producer(),
-                                max_attempts=c.config.consumer_max_attempts,
-                                retry_backoff=c.config.consumer_retry_backoff)
-        messages = handlers.replay(runner)
+        messages = handlers.replay(c.runner_for(spec))
         with c.session_factory() as session:
             generation = views.projection(session)["generation"]
         return {"generation": generation, "consumer_group": spec.name, "messages": messages,
