@@ -230,6 +230,7 @@ def run(host, port, no_demo):
         click.echo(
             f"\nLành Mạnh is ready in {time.monotonic() - started:.1f} s on {base}/\n"
             + "".join(f"  {c.service.name:<10} {base}/{c.service.name}/docs\n" for c in containers)
+            + "".join(f"  {'dashboard':<10} {base}{c.service.ui}  ({c.service.name})\n" for c in containers if c.service.ui)
             + "  token:     .venv/bin/lanhmanh token --role admin   (then 'Authorize' in the docs)\n"
             + "  stop:      Ctrl-C (the data stays in var/)\n",
             err=True,

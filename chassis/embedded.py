@@ -37,7 +37,8 @@ def build_wsgi(containers: list) -> Dispatcher:
     index = Flask("lanhmanh")
     items = "".join(
         f'<li><b>{escape(c.service.title)}</b> — <a href="/{c.service.name}/docs">/{c.service.name}/docs</a> '
-        f'(<a href="/{c.service.name}/openapi.json">OpenAPI</a>)</li>'
+        f'(<a href="/{c.service.name}/openapi.json">OpenAPI</a>)'
+        + (f' — <a href="{c.service.ui}">{escape(c.service.ui)}</a>' if c.service.ui else "") + "</li>"
         for c in containers
     )
 

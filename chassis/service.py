@@ -45,6 +45,8 @@ class Service:
     #: Demo loaders run in this order (lower first): upstream services before those fed by their events.
     demo_order: int = 50
     setup: Callable[[], None] | None = None  # e.g. map domain classes onto tables; run by bootstrap
+    #: A page for people (not the API docs), e.g. the reporting dashboard "/reporting/".
+    ui: str | None = None
     #: Service-specific command-line commands (click), run as ``lanhmanh admin <service> <command>``;
     #: each is called with the service's `Container` as its first argument.
     commands: list = field(default_factory=list)

@@ -27,4 +27,5 @@ service = Service(
     demo_order=90,
     setup=tables.start_mappers,
     commands=[commands.rebuild],
+    ui="/reporting/",
 )
