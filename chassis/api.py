@@ -71,11 +71,34 @@ class Blueprint(_Blueprint):
 
 
 class Schema(ma.Schema):
-    """Request and response schemas reject unknown fields, naming them."""
+    """Request and response schemas reject unknown fields, naming them.
+
+    A JSON body is typed strictly: a boolean field takes ``true``/``false`` only (not 0, 1 or
+    "yes") and an integer field a JSON integer only (not 2.5, "3" or ``true``). Query strings,
+    which are text by nature, keep marshmallow's usual conversions.
+    """
 
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    @ma.pre_load
+    def _strict_json_types(self, data, **kwargs):
+        if type(data) is not dict:  # webargs hands query strings over as a MultiDict proxy
+            return data
+        problems = {}
+        for name, field in self.load_fields.items():
+            key = field.data_key or name
+            value = data.get(key)
+            if value is None:
+                continue
+            if isinstance(field, ma.fields.Boolean) and not isinstance(value, bool):
+                problems[key] = ["Not a valid boolean: use true or false."]
+            elif isinstance(field, ma.fields.Integer) and (isinstance(value, bool) or not isinstance(value, int)):
+                problems[key] = ["Not a valid integer."]
+        if problems:
+            raise ma.ValidationError(problems)
+        return data
 
 
 def sort_field(*allowed: str, default: str):
