@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 
 from prometheus_client import Gauge
 
-from chassis.auth import Principal
+from chassis.auth import Forbidden, Principal
 from chassis.consumer import ConsumerSpec
 from chassis.envelope import ReceivedEvent
 from contracts import topics
@@ -96,8 +96,7 @@ def unlock_report(uow: ReportingUnitOfWork, actor: Principal, report_id: str, re
     with uow:
         report = uow.reports.get(report_id)
         if actor.district is not None:
-            raise Conflict("a locked report is unlocked by the province, the level above the district",
-                           field="status")
+            raise Forbidden("a locked report is unlocked by the province, the level above the district")
         report.unlock(reason, actor.sub, now())
         uow.commit()
     return report
@@ -287,7 +286,7 @@ def replay_spec(group: str) -> ConsumerSpec:
 def start_rebuild(uow: ReportingUnitOfWork, actor: Principal) -> str:
     """Empty the projections and move to the next generation; return its consumer group."""
     if actor.district is not None:
-        raise Conflict("only a province-level administrator rebuilds the projections", field="district")
+        raise Forbidden("only a province-level administrator rebuilds the projections")
     with uow:
         generation, at = uow.projections.state().generation + 1, now()
         uow.projections.truncate(generation, actor.sub, at)

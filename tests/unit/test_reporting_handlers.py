@@ -87,7 +87,7 @@ def test_district_approves_and_only_the_province_unlocks():
         handlers.approve_report(uow, OTHER_DISTRICT, report.id)
     handlers.approve_report(uow, DISTRICT, report.id)
     assert report.locked
-    with pytest.raises(Conflict):
+    with pytest.raises(Forbidden):
         handlers.unlock_report(uow, DISTRICT, report.id, "sửa số liệu")
     handlers.unlock_report(uow, PROVINCE, report.id, "sửa số liệu")
     assert report.status == "unlocked"
