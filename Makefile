@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv install run test unit lint kafka-up kafka-down pg-up pg-down clean
+.PHONY: help venv install run test unit lint bench kafka-up kafka-down pg-up pg-down clean
 
 help:
 	@sed -n '1,8p' Makefile
@@ -41,6 +41,9 @@ unit: install
 
 lint: install
 	$(BIN)/lint-imports
+
+bench: install
+	bash bench/run.sh
 
 kafka-up:
 	bash deploy/kafka/broker.sh start

@@ -1,0 +1,78 @@
+"""Merge the parts of a `make bench` run into one JSON file and print the table."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines()
+                          if l.startswith("MemTotal")).split()[1])
+    except (OSError, StopIteration, ValueError):
+        mem_kb = 0
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"cpu": cpu, "cpus": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
+            "python": platform.python_version(), "kernel": platform.release(), "commit": commit}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("parts", nargs="+")
+    args = ap.parse_args()
+    data: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine()}
+    for part in args.parts:
+        content = json.loads(Path(part).read_text())
+        name = Path(part).stem
+        if name == "pipeline":
+            data.update(content)
+        elif name == "backlog":
+            data.setdefault("load", {}).update(content)
+        else:
+            data.setdefault(name, {}).update(content)
+    Path(args.out).write_text(json.dumps(data, indent=2))
+
+    rows = [("benchmark", "figure", "baseline", "ratio", "goal", "met")]
+    if "pipeline" in data:
+        p = data["pipeline"]
+        b = p["baseline"]
+        rows.append(("1 event pipeline", f"{p['events_per_s']:.0f} ev/s ({p['applied']}/{p['events']})",
+                     f"{b['events_per_s']:.0f} ev/s kafka-python", f"{p['ratio']:.3f}", ">= 0.5",
+                     "yes" if p["ratio"] >= 0.5 else "NO"))
+    for f in data.get("freshness", []):
+        goal = "p95 < 1 s @ 200/s" if f["rate"] >= 200 else "(goal is @ 200/s)"
+        met = ("yes" if f["p95_s"] < 1 else "NO") if f["rate"] >= 200 else "-"
+        rows.append((f"3 freshness {f['rate']:.0f}/s", f"p50 {f['p50_s']*1000:.0f} / p95 {f['p95_s']*1000:.0f} / "
+                     f"p99 {f['p99_s']*1000:.0f} ms", "-", "-", goal, met))
+    if "load" in data and "all" in data["load"]:
+        lo = data["load"]
+        a = lo["all"]
+        rows.append((f"load {lo['rate']:.0f} req/s {lo['seconds']:.0f} s",
+                     f"p50 {a['p50_ms']:.0f} / p95 {a['p95_ms']:.0f} / p99 {a['p99_ms']:.0f} ms, "
+                     f"{lo['errors']} errors of {lo['completed']}", "-", "-", "0 errors",
+                     "yes" if lo["errors"] == 0 and lo["completed"] == lo["scheduled"] else "NO"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print()
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
