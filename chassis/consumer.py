@@ -142,16 +142,26 @@ class ConsumerRunner:
 
     # -- the loop ------------------------------------------------------------------------
     def run_once(self, timeout: float = 0.5, max_records: int = 100, stop: threading.Event | None = None) -> int:
+        """Apply one poll's messages, then commit the offset of the last one done in each partition.
+
+        One commit per partition and poll, not per message: a crash in between redelivers what
+        was applied since the last commit, and the inbox skips it.
+        """
         messages = self.consumer.poll(timeout, max_records)
-        for i, message in enumerate(messages):
-            try:
-                self.handle(message, stop)
-            except Exception:
-                # Database or broker away, or stopping: re-read this message and the rest later.
-                for later in {(m.topic, m.partition): m for m in reversed(messages[i:])}.values():
-                    self.consumer.seek(later)
-                raise
-            self.consumer.commit(message)
+        done: dict[tuple[str, int], Message] = {}
+        try:
+            for i, message in enumerate(messages):
+                try:
+                    self.handle(message, stop)
+                except Exception:
+                    # Database or broker away, or stopping: re-read this message and the rest later.
+                    for later in {(m.topic, m.partition): m for m in reversed(messages[i:])}.values():
+                        self.consumer.seek(later)
+                    raise
+                done[(message.topic, message.partition)] = message
+        finally:
+            for message in done.values():
+                self.consumer.commit(message)
         return len(messages)
 
     def run(self, stop: threading.Event) -> None:
