@@ -403,11 +403,14 @@ def _alg_none(claims: dict) -> str:
     return f"{head}.{_b64(body.encode())}."
 
 
-NOW = datetime.now(timezone.utc)
+def _now() -> datetime:
+    """Now, when the token is made: a module-level constant goes stale in a long test run."""
+    return datetime.now(timezone.utc)
+
 BAD_HS256 = {
-    "expired": lambda: jwt.encode(_claims(exp=NOW - timedelta(minutes=5), iat=NOW - timedelta(hours=2),
-                                          nbf=NOW - timedelta(hours=2)), TEST_SECRET, "HS256"),
-    "not yet valid": lambda: jwt.encode(_claims(nbf=NOW + timedelta(minutes=10)), TEST_SECRET, "HS256"),
+    "expired": lambda: jwt.encode(_claims(exp=_now() - timedelta(minutes=5), iat=_now() - timedelta(hours=2),
+                                          nbf=_now() - timedelta(hours=2)), TEST_SECRET, "HS256"),
+    "not yet valid": lambda: jwt.encode(_claims(nbf=_now() + timedelta(minutes=10)), TEST_SECRET, "HS256"),
     "wrong signature": lambda: jwt.encode(_claims(), "another-secret-0123456789-abcdefghij", "HS256"),
     "alg none": lambda: _alg_none(_claims()),
     "wrong audience": lambda: jwt.encode(_claims(aud="someone-else"), TEST_SECRET, "HS256"),
@@ -510,9 +513,9 @@ def test_rs256_from_the_jwks_is_accepted_and_its_flaws_are_401(jwks_app):
     jwks.new_key("stranger", publish=False)
     assert _get(client, jwks.sign("stranger")).status_code == 401, "unknown key id"
     assert _get(client, jwks.sign("k1", aud="someone-else")).status_code == 401
-    assert _get(client, jwks.sign("k1", exp=NOW - timedelta(minutes=5), nbf=NOW - timedelta(hours=1),
-                                  iat=NOW - timedelta(hours=1))).status_code == 401
-    assert _get(client, jwks.sign("k1", nbf=NOW + timedelta(minutes=10))).status_code == 401
+    assert _get(client, jwks.sign("k1", exp=_now() - timedelta(minutes=5), nbf=_now() - timedelta(hours=1),
+                                  iat=_now() - timedelta(hours=1))).status_code == 401
+    assert _get(client, jwks.sign("k1", nbf=_now() + timedelta(minutes=10))).status_code == 401
     forged = jwt.encode(_claims(), TEST_SECRET, "HS256", headers={"kid": "k1"})
     assert _get(client, forged).status_code == 401, "HS256 is refused when only a JWKS is configured"
     assert _get(client, _alg_none(_claims())).status_code == 401
