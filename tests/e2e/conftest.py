@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,15 +26,10 @@ from sqlalchemy.engine import make_url
 
 from chassis.auth import Authenticator
 from tests.conftest import TEST_SECRET, require_env
+from tests.support.infra import free_port
 
 BIN = Path(sys.executable).parent
 TOPIC = "lanhmanh.registry.establishments"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -44,6 +38,25 @@ class System:
     base_urls: dict[str, str]  # service name -> http://127.0.0.1:port (one port for all when embedded)
     read_events: Callable[[str, str], list[dict]]  # (topic, subject) -> the CloudEvents on it so far
     processes: list[subprocess.Popen] = field(default_factory=list)
+    env: dict = field(default_factory=dict)  # the environment its processes run with (databases, broker)
+
+    def publish(self, event_type, key: str, data: dict, source: str = "/lanhmanh/test") -> str:
+        """Put an event on its topic as another service's relay would; return its id."""
+        from chassis.envelope import build
+        from chassis.transport import Outgoing
+
+        event_id, value = build(event_type, key, data, source)
+        if self.mode == "embedded":
+            from chassis.transport.embedded import EmbeddedTransport
+
+            transport = EmbeddedTransport(f"sqlite:///{self.env['LANHMANH_VAR_DIR']}/events.db")
+        else:
+            from chassis.transport.kafka import KafkaTransport
+
+            transport = KafkaTransport(self.env["KAFKA_BOOTSTRAP_SERVERS"], 6)
+        transport.ensure_topics([event_type.topic])
+        assert transport.producer().send([Outgoing(event_type.topic, key, value)], 30) == [None]
+        return event_id
 
     def url(self, path: str) -> str:
         """``/registry/v1/...`` → the URL of the process that serves that service."""
@@ -116,7 +129,7 @@ def _embedded(tmp: Path) -> System:
 
     from chassis.service import discover
 
-    return System("embedded", {name: base for name in discover()}, read_events, [process])
+    return System("embedded", {name: base for name in discover()}, read_events, [process], env)
 
 
 def _distributed(tmp: Path) -> System:
@@ -167,7 +180,7 @@ def _distributed(tmp: Path) -> System:
                 seen[topic].append(event)
         return [e for e in seen[topic] if e.get("subject") == subject]
 
-    system = System("distributed", base_urls, read_events, processes)
+    system = System("distributed", base_urls, read_events, processes, env)
     system._cleanup = lambda: ([r.close() for r in readers.values()], [_drop(server_url, n) for n in databases])  # type: ignore[attr-defined]
     return system
 

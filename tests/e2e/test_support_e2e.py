@@ -19,7 +19,6 @@ import pytest
 import requests
 from sqlalchemy import create_engine, inspect, text
 
-from chassis.envelope import build
 from contracts import topics
 from contracts.events import inspection as inspection_events
 
@@ -30,40 +29,18 @@ PHONE = "0965432109"
 TODAY = (datetime.now(timezone.utc) + timedelta(hours=7)).date()
 
 
-def _environ(system) -> dict:
-    """The environment the system's processes run with (where their database and event log are)."""
-    raw = Path(f"/proc/{system.processes[0].pid}/environ").read_bytes()
-    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
-
-
 def publish_inspection_referral(system, count: int = 1) -> dict:
     """What the inspection service publishes when people consent to be referred for support."""
     data = {"referral_batch_id": str(uuid.uuid4()), "inspection_id": str(uuid.uuid4()), "commune_code": "03646",
             "district_code": "116", "referred_on": TODAY, "count": count,
             "referral_ids": [str(uuid.uuid4()) for _ in range(count)]}
-    key = data["referral_batch_id"]
-    _, payload = build(inspection_events.SUPPORT_REFERRAL, key, data, "/lanhmanh/inspection")
-    env = _environ(system)
-    if system.mode == "embedded":
-        from chassis.transport import Outgoing
-        from chassis.transport.embedded import EmbeddedTransport
-
-        transport = EmbeddedTransport(f"sqlite:///{env['LANHMANH_VAR_DIR']}/events.db")
-        transport.ensure_topics([topics.INSPECTION_REFERRALS])
-        assert transport.producer().send([Outgoing(topics.INSPECTION_REFERRALS, key, payload, {})], 10) == [None]
-        transport.engine.dispose()
-    else:
-        from kafka import KafkaProducer
-
-        producer = KafkaProducer(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"], acks="all")
-        producer.send(topics.INSPECTION_REFERRALS, key=key.encode(), value=payload).get(timeout=30)
-        producer.close()
+    system.publish(inspection_events.SUPPORT_REFERRAL, data["referral_batch_id"], data, "/lanhmanh/inspection")
     return data
 
 
 def stored_text(system) -> bytes:
     """Everything the support database holds, as bytes (the SQLite files, or every PostgreSQL row as text)."""
-    env = _environ(system)
+    env = system.env
     if system.mode == "embedded":
         return b"".join(p.read_bytes() for p in Path(env["LANHMANH_VAR_DIR"]).glob("support.db*"))
     engine = create_engine(env["SUPPORT_DATABASE_URL"])
@@ -93,20 +70,11 @@ def wait_for(url: str, headers: dict, timeout: float = 45.0) -> dict | None:
 
 
 def referral_arrives(system, worker: dict) -> tuple[dict, dict]:
-    """Publish an inspection's referral and wait until the support service shows it.
-
-    Under `make test` the first batch arrives. On a broker shared with other test sessions running at
-    the same time, their support workers join the same consumer group ("support-referrals") and may
-    take the partition of a batch; another batch, with another key, then lands elsewhere. (The fix is
-    per-system consumer groups in tests/e2e/conftest.py; see the service's report.)"""
-    attempts = 1 if system.mode == "embedded" else 6
-    for _ in range(attempts):
-        batch = publish_inspection_referral(system)
-        referral = wait_for(system.url(f"{BASE}/referrals/{batch['referral_ids'][0]}"), worker,
-                            timeout=45.0 if attempts == 1 else 15.0)
-        if referral is not None:
-            return batch, referral
-    raise AssertionError(f"{system.mode}: no inspection referral reached the support service")
+    """Publish an inspection's referral and wait until the support service shows it."""
+    batch = publish_inspection_referral(system)
+    referral = wait_for(system.url(f"{BASE}/referrals/{batch['referral_ids'][0]}"), worker, timeout=45.0)
+    assert referral is not None, f"{system.mode}: no inspection referral reached the support service"
+    return batch, referral
 
 
 def person_body(name: str) -> dict:

@@ -20,17 +20,15 @@ from chassis.consumer import ConsumerSpec
 from chassis.service import bootstrap
 from chassis.transport.kafka import KafkaTransport
 from tests.conftest import TEST_SECRET, make_config
-from tests.e2e.conftest import free_port
+
 from tests.integration.conftest import wait_until
 from tests.support import probe as probe_module
-from tests.support.infra import PrivateBroker, PrivateDatabase
+from tests.support.infra import PrivateBroker, PrivateDatabase, free_port
 from tests.support.probe import applied_rows
 
 pytestmark = pytest.mark.infra
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 OUTAGE_SECONDS = 30
-
 
 def test_writes_acknowledged_during_a_30_second_broker_outage_reach_the_consumer_once(
         tmp_path, new_database):
@@ -103,13 +101,11 @@ def test_writes_acknowledged_during_a_30_second_broker_outage_reach_the_consumer
                 os.killpg(p.pid, signal.SIGKILL)
         broker.stop()
 
-
 def _ok(url: str) -> bool:
     try:
         return requests.get(url, timeout=5).status_code == 200
     except requests.RequestException:
         return False
-
 
 def test_a_postgresql_restart_is_survived_without_restarting_the_service(tmp_path, kafka_servers):
     from sqlalchemy import create_engine, func, select
