@@ -22,6 +22,10 @@ class Unit:
     parent_code: str | None = None
 
 
+class NotServed(ValueError):
+    """A commune code that is not in the GSO list, or not in the provinces a deployment serves."""
+
+
 @dataclass
 class AdminUnits:
     provinces: dict[str, Unit] = field(default_factory=dict)
@@ -35,6 +39,16 @@ class AdminUnits:
     def province_of_district(self, district_code: str) -> str | None:
         district = self.districts.get(district_code)
         return district.parent_code if district else None
+
+    def locate(self, commune_code: str, provinces: tuple[str, ...]) -> dict[str, str]:
+        """``{commune_code, district_code, province_code}`` of a commune of the served ``provinces``."""
+        district = self.district_of(commune_code)
+        if district is None:
+            raise NotServed(f"{commune_code!r} is not a commune code in the GSO list")
+        province = self.province_of_district(district)
+        if province not in provinces:
+            raise NotServed(f"commune {commune_code} is outside the provinces this system serves")
+        return {"commune_code": commune_code, "district_code": district, "province_code": province}
 
     def communes_in(self, district_code: str) -> list[Unit]:
         return [c for c in self.communes.values() if c.parent_code == district_code]

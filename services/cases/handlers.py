@@ -20,7 +20,7 @@ from pathlib import Path
 from chassis.auth import Principal
 from chassis.envelope import ReceivedEvent
 from contracts.events import cases as events
-from contracts.refdata import units
+from contracts.refdata import NotServed, units
 from services.cases.domain import (
     HANDLED, LOCAL_TIME, VERDICT, Case, Conflict, Establishment, Hotspot, InvalidChange, NotFound, StageChange, Tip,
     TimeLimits, local_date,
@@ -42,14 +42,10 @@ def time_limits() -> TimeLimits:
 
 def locate(commune_code: str, provinces: tuple[str, ...]) -> dict:
     """District and province of a commune, checked against the GSO list and this deployment's provinces."""
-    admin = units()
-    district = admin.district_of(commune_code)
-    if district is None:
-        raise InvalidChange(f"{commune_code!r} is not a commune code in the GSO list", field="commune_code")
-    province = admin.province_of_district(district)
-    if province not in provinces:
-        raise InvalidChange(f"commune {commune_code} is outside the provinces this system serves", field="commune_code")
-    return {"commune_code": commune_code, "district_code": district, "province_code": province}
+    try:
+        return units().locate(commune_code, provinces)
+    except NotServed as exc:
+        raise InvalidChange(str(exc), field="commune_code") from None
 
 
 def _linked(repository, item_id, actor: Principal, field: str):

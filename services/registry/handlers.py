@@ -15,7 +15,7 @@ from chassis.auth import Principal
 from chassis.consumer import PoisonEvent
 from chassis.envelope import ReceivedEvent
 from contracts.events import registry as events
-from contracts.refdata import units
+from contracts.refdata import NotServed, units
 from services.registry.domain import (
     REVOKED, SUSPENDED, Conflict, Establishment, InvalidChange, NotFound, local_date,
 )
@@ -28,14 +28,10 @@ def now() -> datetime:
 
 def locate(commune_code: str, provinces: tuple[str, ...]) -> dict:
     """District and province of a commune, checked against the GSO list and this deployment's provinces."""
-    admin = units()
-    district = admin.district_of(commune_code)
-    if district is None:
-        raise InvalidChange(f"{commune_code!r} is not a commune code in the GSO list", field="commune_code")
-    province = admin.province_of_district(district)
-    if province not in provinces:
-        raise InvalidChange(f"commune {commune_code} is outside the provinces this system serves", field="commune_code")
-    return {"commune_code": commune_code, "district_code": district, "province_code": province}
+    try:
+        return units().locate(commune_code, provinces)
+    except NotServed as exc:
+        raise InvalidChange(str(exc), field="commune_code") from None
 
 
 def register_establishment(uow: RegistryUnitOfWork, actor: Principal, details: dict,

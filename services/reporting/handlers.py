@@ -18,7 +18,7 @@ from chassis.consumer import ConsumerSpec
 from chassis.envelope import ReceivedEvent
 from contracts import topics
 from contracts.events import cases, inspection, registry, support
-from contracts.refdata import units
+from contracts.refdata import NotServed, units
 from services.reporting import domain
 from services.reporting.domain import CASE_STAGES, CommuneReport, Conflict, InvalidChange
 from services.reporting.repository import ReportingUnitOfWork
@@ -37,13 +37,11 @@ def now() -> datetime:
 
 
 def locate(commune_code: str, provinces: tuple[str, ...]) -> dict:
-    admin = units()
-    district = admin.district_of(commune_code)
-    if district is None or admin.province_of_district(district) not in provinces:
-        raise InvalidChange(f"{commune_code!r} is not a commune of the provinces this system serves",
-                            field="commune_code")
-    return {"commune_code": commune_code, "district_code": district,
-            "province_code": admin.province_of_district(district)}
+    """District and province of a commune, checked against the GSO list and this deployment's provinces."""
+    try:
+        return units().locate(commune_code, provinces)
+    except NotServed as exc:
+        raise InvalidChange(str(exc), field="commune_code") from None
 
 
 # -- commune reports ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Callable
 from chassis.auth import ADMIN, SOCIAL_WORKER, Forbidden, Principal
 from chassis.consumer import PoisonEvent
 from contracts.events import support as events
-from contracts.refdata import units
+from contracts.refdata import NotServed, units
 from services.support.domain import (
     AuditEntry, Conflict, Identity, InvalidChange, Person, Referral, SupportCase, SupportError, local_date,
     retention_expired,
@@ -37,10 +37,11 @@ def now() -> datetime:
 
 def district_of(commune_code: str, provinces: tuple[str, ...]) -> str:
     """The district of a home commune; the message never repeats the code (it is part of an identity)."""
-    district = units().district_of(commune_code)
-    if district is None or units().province_of_district(district) not in provinces:
-        raise InvalidChange("commune_code is not a commune of the provinces this system serves", field="commune_code")
-    return district
+    try:
+        return units().locate(commune_code, provinces)["district_code"]
+    except NotServed:
+        raise InvalidChange("commune_code is not a commune of the provinces this system serves",
+                            field="commune_code") from None
 
 
 def check_district(district_code: str, provinces: tuple[str, ...]) -> str:

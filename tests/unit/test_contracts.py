@@ -144,3 +144,13 @@ def test_payload_schema_ignores_unknown_fields(event_type):
     loaded = schema.load({**payload, "added_in_a_later_version": "ignored"})
     assert "added_in_a_later_version" not in loaded
     assert set(loaded) == set(payload)
+
+
+def test_locate_gives_a_served_commune_s_district_and_province_and_refuses_the_others():
+    from contracts.refdata import NotServed, units
+
+    assert units().locate("03646", ("14",)) == {"commune_code": "03646", "district_code": "116", "province_code": "14"}
+    with pytest.raises(NotServed, match="GSO list"):
+        units().locate("99999", ("14",))
+    with pytest.raises(NotServed, match="outside the provinces"):
+        units().locate("00001", ("14",))  # Hà Nội
