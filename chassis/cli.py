@@ -188,7 +188,13 @@ def worker(service, metrics_port):
 def serve(service, bind, workers):
     """Serve SERVICE's HTTP API under gunicorn with several workers (distributed mode)."""
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # must be set before prometheus_client is imported
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"lanhmanh-{service}-metrics-")
+        import atexit
+        import shutil
+
+        metrics_dir = tempfile.mkdtemp(prefix=f"lanhmanh-{service}-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        master = os.getpid()  # only the gunicorn master removes it, not each worker on its way out
+        atexit.register(lambda: os.getpid() == master and shutil.rmtree(metrics_dir, ignore_errors=True))
     (container,) = _containers((service,))
     bind = bind or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
     _gunicorn(container.create_app, {"bind": bind, "workers": workers, "threads": 4,
