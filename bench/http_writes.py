@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, text
 
 from bench.memory import MemorySampler, snapshot
 from bench.system import (BIN, System, create_database, drop_database, free_port, outbox_backlog, spawn,
-                          start_system, stop_processes, stop_system, wait_ready)
+                          start_system, stop_processes, stop_system, wait_known_to_inspection, wait_ready)
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "bench" / "wrk" / "post.lua"
@@ -177,11 +177,13 @@ def measure(system: System, baseline_url: str, workdir: Path, threads: int, conn
     establishments = wrk(system.url(ESTABLISHMENTS), "establishments", token, threads, connections, seconds)
 
     registered = wait_idle(system)["registry"]["outbox_rows"]
-    known = wait_until_local_copy(system, registered)
+    targets = establishment_ids(system, headers)
+    wait_known_to_inspection(system, targets)
+    known = wait_until_local_copy(system, registered)  # the consumer is idle again (at most 120 s)
     # enough inspections for the results run to go faster than the establishments did, with margin
     count = int(establishments["requests_per_s"] * seconds * 1.5) + 50
     started = time.perf_counter()
-    ids = prepare_inspections(system, headers, count, establishment_ids(system, headers))
+    ids = prepare_inspections(system, headers, count, targets)
     prepared_s = time.perf_counter() - started
     ids_file = workdir / "inspection-ids.txt"
     ids_file.write_text("\n".join(ids) + "\n")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.engine import make_url
 
 ALL_SERVICES = ("registry", "inspection", "cases", "support", "reporting")
@@ -180,3 +180,20 @@ def outbox_backlog(system: System, timeout: float = 30.0) -> dict[str, dict]:
     finally:
         for engine in engines.values():
             engine.dispose()
+
+
+def wait_known_to_inspection(system: System, ids: list[str], timeout: float = 120.0) -> None:
+    """Wait until the inspection service's local copy (fed by the registry's events) holds ``ids``."""
+    engine = create_engine(system.services["inspection"].database_url)
+    query = text("SELECT count(*) FROM establishments WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as conn:
+                if conn.execute(query, {"ids": list(ids)}).scalar_one() >= len(set(ids)):
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the inspection service did not learn {len(ids)} establishments in {timeout:.0f} s")
+            time.sleep(0.3)
+    finally:
+        engine.dispose()

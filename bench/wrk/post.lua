@@ -21,10 +21,11 @@ end
 local COMMUNES = {"03646", "03649", "03652", "03655", "03658"}  -- Thành phố Sơn La (district 116)
 local NAMES = {"Karaoke Hoa Hồng", "Nhà nghỉ Bình Minh", "Massage Thư Giãn", "Karaoke Ánh Sao", "Nhà nghỉ Sơn Thủy"}
 local TYPES = {"karaoke", "accommodation", "massage", "karaoke", "accommodation"}
+-- the checklist's common items only: valid for every business type
 local RESULT = '{"conducted_on": "2020-05-04", "checklist": [' ..
   '{"item": "GP-01", "answer": "yes"}, {"item": "GP-02", "answer": "yes"}, ' ..
   '{"item": "NV-01", "answer": "yes", "note": "Đủ hợp đồng lao động"}, {"item": "MD-DH", "answer": "no"}, ' ..
-  '{"item": "KA-01", "answer": "yes"}, {"item": "KA-02", "answer": "yes"}], ' ..
+  '{"item": "NV-02", "answer": "yes"}, {"item": "BC-01", "answer": "yes"}], ' ..
   '"violations": [], "sanctions": [], "signs_of_prostitution": false, "people_identified": 0, ' ..
   '"people_consenting_to_referral": 0, "notes": "Cơ sở chấp hành tốt quy định"}'
 
