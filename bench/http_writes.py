@@ -98,19 +98,25 @@ def start_baseline(pg_url: str, workdir: Path, web_workers: int) -> tuple[subpro
 
 
 # --- preparing the inspections ----------------------------------------------------------------------
-def wait_until_local_copy(system: System, expected: int, timeout: float = 120.0) -> int:
-    """Wait until the inspection service's copy of the establishments holds ``expected`` rows."""
-    engine = create_engine(system.services["inspection"].database_url)
-    deadline = time.monotonic() + timeout
+def count_rows(database_url: str, table: str) -> int:
+    engine = create_engine(database_url)
     try:
-        while True:
-            with engine.connect() as conn:
-                count = conn.execute(text("SELECT count(*) FROM establishments")).scalar_one()
-            if count >= expected or time.monotonic() > deadline:
-                return count
-            time.sleep(0.5)
+        with engine.connect() as conn:
+            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
     finally:
         engine.dispose()
+
+
+def wait_until_local_copy(system: System, timeout: float = 120.0) -> int:
+    """Wait until the inspection service's copy holds as many establishments as the registry: its
+    consumer is idle again before the next measured run."""
+    expected = count_rows(system.services["registry"].database_url, "establishments")
+    deadline = time.monotonic() + timeout
+    while True:
+        count = count_rows(system.services["inspection"].database_url, "establishments")
+        if count >= expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.5)
 
 
 def establishment_ids(system: System, headers: dict, wanted: int = 200) -> list[str]:
@@ -176,10 +182,10 @@ def measure(system: System, baseline_url: str, workdir: Path, threads: int, conn
     wait_idle(system)
     establishments = wrk(system.url(ESTABLISHMENTS), "establishments", token, threads, connections, seconds)
 
-    registered = wait_idle(system)["registry"]["outbox_rows"]
+    wait_idle(system)
     targets = establishment_ids(system, headers)
     wait_known_to_inspection(system, targets)
-    known = wait_until_local_copy(system, registered)  # the consumer is idle again (at most 120 s)
+    known = wait_until_local_copy(system)
     # enough inspections for the results run to go faster than the establishments did, with margin
     count = int(establishments["requests_per_s"] * seconds * 1.5) + 50
     started = time.perf_counter()

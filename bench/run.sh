@@ -11,7 +11,9 @@
 #   BENCH_FRESH_SECONDS  seconds per freshness rate (default 20)
 #   BENCH_LOAD_RATE      HTTP requests per second in the load run (default 40)
 #   BENCH_LOAD_SECONDS   seconds of the load run (default 60)
-#   BENCH_ONLY           pipeline | freshness | load: run only that one
+#   BENCH_HTTP_SECONDS   seconds of each wrk run of benchmark 2 (default 30; threads BENCH_HTTP_THREADS=2,
+#                        connections BENCH_HTTP_CONNECTIONS=16)
+#   BENCH_ONLY           pipeline | freshness | http | load: run only that one
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -76,51 +78,30 @@ if [[ -z "$ONLY" || "$ONLY" == pipeline || "$ONLY" == freshness ]]; then
   PARTS+=("$WORK/pipeline.json")
 fi
 
-# --- issue 8: bounded load run on the registry under gunicorn (2 workers) + its worker ---------
+# --- issue 8: bounded load run across all five services (gunicorn, 2 workers + a worker each) ----
+# bench/load.py starts every service on databases of its own, runs the fixed-rate mix, checks that
+# every outbox drained, stops them and drops the databases. Before 2: new consumer groups read their
+# topics from the start, so the thousands of establishments of 2 would hold up its preparation.
 if [[ -z "$ONLY" || "$ONLY" == load ]]; then
-  DB_URL="$("$PY" - "$PG_URL" <<'EOF'
-import sys
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-url = sys.argv[1]
-engine = create_engine(url, isolation_level="AUTOCOMMIT")
-with engine.connect() as conn:
-    conn.execute(text('CREATE DATABASE "bench_load_registry"'))
-print(make_url(url).set(database="bench_load_registry").render_as_string(hide_password=False))
-EOF
-)"
-  export REGISTRY_DATABASE_URL="$DB_URL" EVENT_TRANSPORT=kafka KAFKA_BOOTSTRAP_SERVERS="$KAFKA" \
-    LANHMANH_VAR_DIR="$WORK/var" LOG_LEVEL=WARNING KAFKA_CONSUMER_GROUP_PREFIX="bench-load-"
-  mkdir -p "$WORK/var"
-  .venv/bin/lanhmanh migrate registry >&2
-  .venv/bin/lanhmanh topics >/dev/null 2>&1 || .venv/bin/lanhmanh topics >&2
-  .venv/bin/lanhmanh serve registry --bind "127.0.0.1:$HTTP_PORT" --workers 2 >"$WORK/serve.log" 2>&1 &
-  PIDS+=($!)
-  .venv/bin/lanhmanh worker registry >"$WORK/worker.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$HTTP_PORT/registry/readyz" >/dev/null 2>&1 && break
-    sleep 0.2
-  done
-  curl -fsS "http://127.0.0.1:$HTTP_PORT/registry/readyz" >/dev/null || { cat "$WORK/serve.log" >&2; die "registry not ready"; }
-  TOKEN="$(.venv/bin/lanhmanh token --role police --district 116)"
-  "$PY" -m bench.load --base "http://127.0.0.1:$HTTP_PORT" --token "$TOKEN" \
+  "$PY" -m bench.load --pg "$PG_URL" --kafka "$KAFKA" \
     --rate "${BENCH_LOAD_RATE:-40}" --seconds "${BENCH_LOAD_SECONDS:-60}" --out "$WORK/load.json"
-  # the worker must have relayed every acknowledged write
-  "$PY" - "$DB_URL" >"$WORK/backlog.json" <<'EOF'
-import json, sys, time
-from sqlalchemy import create_engine, text
-engine = create_engine(sys.argv[1])
-deadline = time.monotonic() + 30
-while True:
-    with engine.connect() as conn:
-        pending, total = conn.execute(text("SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM outbox")).one()
-    if pending == 0 or time.monotonic() > deadline:
-        break
-    time.sleep(0.5)
-print(json.dumps({"outbox_rows": total, "outbox_pending_after_30s": pending}))
-EOF
-  PARTS+=("$WORK/load.json" "$WORK/backlog.json")
+  PARTS+=("$WORK/load.json")
 fi
+# --- end of issue 8 ----------------------------------------------------------------------------
+
+# --- 2 and 6: HTTP writes (wrk) vs a bare Flask baseline, and memory per process (bench/http_writes.py) ---
+if [[ -z "$ONLY" || "$ONLY" == http ]]; then
+  if ! command -v wrk >/dev/null 2>&1; then
+    log "installing wrk (Debian)"
+    apt-get install -y --no-install-recommends wrk >&2 \
+      || { apt-get update >&2 && apt-get install -y --no-install-recommends wrk >&2; } \
+      || die "wrk is missing and could not be installed"
+  fi
+  "$PY" -m bench.http_writes --pg "$PG_URL" --kafka "$KAFKA" --seconds "${BENCH_HTTP_SECONDS:-30}" \
+    --threads "${BENCH_HTTP_THREADS:-2}" --connections "${BENCH_HTTP_CONNECTIONS:-16}" \
+    --out "$WORK/http_writes.json" --memory-out "$WORK/memory.json"
+  PARTS+=("$WORK/http_writes.json" "$WORK/memory.json")
+fi
+# --- end of 2 and 6 ----------------------------------------------------------------------------
 
 "$PY" -m bench.report --out "$RESULTS/bench-$STAMP.json" "${PARTS[@]}"

@@ -1,0 +1,43 @@
+"""Smoke runs of the benchmark harness (bench/), on the PostgreSQL and Kafka of `make test`.
+
+They check that the harness works, never how fast anything is: the benchmarks themselves run in
+`make bench` only.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from bench import http_writes, load
+from bench.system import ALL_SERVICES, outbox_backlog, start_system, stop_system
+
+pytestmark = pytest.mark.infra
+
+
+def test_the_load_run_and_the_http_writes_harness_work_across_all_services(pg_server_url, kafka_servers, tmp_path):
+    """Issue 8's load run (all five services, a few seconds) answers every request without error and
+    every outbox drains; with wrk installed, benchmark 2 and 6's harness (wrk runs of a second against
+    the same services and the bare Flask baseline) yields its figures with no answer other than 2xx."""
+    system = start_system(pg_server_url, kafka_servers, ALL_SERVICES, tmp_path / "system", "smoke", web_workers=1)
+    try:
+        out = load.run_load(system, rate=10, seconds=2, threads=8)
+        out["outbox"] = outbox_backlog(system, timeout=30)
+        json.loads(json.dumps(out))
+        assert out["errors"] == 0, out["error_examples"]
+        assert load.verdict(out), out["outbox"]
+        assert set(out["services"]) == set(ALL_SERVICES)
+        assert all(s["requests"] > 0 for s in out["services"].values()), out["services"]
+
+        if shutil.which("wrk"):
+            writes, memory = http_writes.run(system, tmp_path, threads=1, connections=2, seconds=1, warmup=0,
+                                             web_workers=1)
+            json.loads(json.dumps(writes)), json.loads(json.dumps(memory))
+            assert writes["errors"] == 0, writes
+            assert writes["establishments"]["requests"] > 0 and writes["results"]["requests"] > 0
+            assert writes["baseline"]["requests"] > 0
+            assert memory["idle"]["registry web"]["total_mib"] > 0
+            assert "web worker 1" in memory["under_load_peak"]["inspection web"]["processes_mib"]
+    finally:
+        stop_system(system)
