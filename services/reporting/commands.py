@@ -18,4 +18,5 @@ def rebuild(c, timeout):
     spec = handlers.replay_spec(group)
     c.transport.ensure_topics(spec.topics)
     messages = handlers.replay(c.runner_for(spec), timeout=timeout)
+    handlers.finish_rebuild(c.uow())
     click.echo(f"rebuilt from {messages} messages in {time.monotonic() - started:.1f} s (consumer group {group})")

@@ -292,6 +292,16 @@ def start_rebuild(uow: ReportingUnitOfWork, actor: Principal) -> str:
     return replay_group(generation, at)
 
 
+def finish_rebuild(uow: ReportingUnitOfWork) -> int:
+    """After a rebuild's replay, recompute the monthly rollup from the projection rows (the
+    handlers kept it during the replay; this makes it exact whatever happened in between, and
+    fills the rollup of projections restored or loaded without the handlers). Its row count."""
+    with uow:
+        rows = uow.projections.recompute_rollup()
+        uow.commit()
+    return rows
+
+
 def replay(runner, timeout: float = 120.0, quiet: float = 10.0) -> int:
     """Run a fresh consumer (a new group: it reads from the start of the topics) until it has
     caught up with the end of every partition; return how many messages it handled."""

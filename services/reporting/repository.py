@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from chassis.uow import UnitOfWork
+from services.reporting import rollup
 from services.reporting.domain import CommuneReport, NotFound
+from services.reporting.rollup import Rollup
 from services.reporting.tables import PROJECTIONS, plans, projection_state
 
 #: The plans that ship with the service (data, not code): the first read of a plan copies it in.
@@ -74,22 +76,31 @@ def shipped_plans() -> dict[str, dict]:
 
 class Projections:
     """Writes of the projections: every write sets state (never adds to a counter), so a
-    replayed event leaves the same rows."""
+    replayed event leaves the same rows. The monthly rollup follows each write of the
+    establishments and inspections as a difference between before and after (rollup.py), in the
+    same transaction, so it moves only when the rows do."""
 
     def __init__(self, session: Session):
         self.session = session
+        self.rollup = Rollup(session)
 
     def upsert(self, table, key: dict, values: dict) -> None:
         where = and_(*(table.c[k] == v for k, v in key.items()))
-        if self.session.execute(select(*(table.c[k] for k in key)).where(where)).first():
-            if values:
-                self.session.execute(update(table).where(where).values(**values))
-        else:
-            self.session.execute(insert(table).values(**key, **values))
+        with self.rollup.tracking(table, key, values):
+            if self.session.execute(select(*(table.c[k] for k in key)).where(where)).first():
+                if values:
+                    self.session.execute(update(table).where(where).values(**values))
+            else:
+                self.session.execute(insert(table).values(**key, **values))
 
     def change(self, table, key: dict, values: dict) -> bool:
         where = and_(*(table.c[k] == v for k, v in key.items()))
-        return bool(self.session.execute(update(table).where(where).values(**values)).rowcount)
+        with self.rollup.tracking(table, key, values):
+            return bool(self.session.execute(update(table).where(where).values(**values)).rowcount)
+
+    def recompute_rollup(self) -> int:
+        """The rollup again from the projection rows (after a rebuild's replay)."""
+        return rollup.recompute(self.session)
 
     def row(self, table, key: dict):
         return self.session.execute(select(table).where(and_(*(table.c[k] == v for k, v in key.items())))).first()
@@ -108,6 +119,7 @@ class Projections:
 
     def truncate(self, generation: int, by: str, at: datetime) -> None:
         self.state()
+        rollup.exclusive(self.session)
         for table in PROJECTIONS:
             self.session.execute(delete(table))
         self.session.execute(update(projection_state).where(projection_state.c.id == 1).values(

@@ -160,7 +160,24 @@ p_support = Table(
     Column("happened_on", Date, nullable=False, index=True),
 )
 
-PROJECTIONS = (p_establishments, p_reviews, p_inspections, p_hotspots, p_cases, p_tips, p_support)
+#: The monthly rollup of p_inspections and p_establishments (rollup.py): per unit (commune,
+#: district, province or "VN"), month ('YYYYMM') and measure, a count kept by the projection writes.
+r_monthly = Table(
+    "r_monthly", metadata,
+    Column("unit_code", String(5), primary_key=True),
+    Column("month", String(6), primary_key=True),
+    Column("measure", String(60), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+#: The province of each district (GSO, from contracts.refdata), for the rollup's recomputation in SQL.
+r_districts = Table(
+    "r_districts", metadata,
+    Column("district_code", String(3), primary_key=True),
+    Column("province_code", String(2), nullable=False),
+)
+
+PROJECTIONS = (p_establishments, p_reviews, p_inspections, p_hotspots, p_cases, p_tips, p_support, r_monthly)
 
 mapper_registry = orm_registry(metadata=metadata)
 _mapped = False

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Date, and_, case, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from chassis.api import order_by
@@ -19,9 +19,10 @@ from services.reporting import domain
 from services.reporting.domain import APPROVED, COUNT, CommuneReport, NotFound
 from services.reporting.handlers import replay_group
 from services.reporting.repository import PlanRepository, shipped_plans
+from services.reporting.rollup import CLOSED, COUNTRY, INSPECTED, INSPECTIONS_PREFIX, OPENED
 from services.reporting.tables import (
     commune_reports, p_cases, p_establishments, p_hotspots, p_inspections, p_reviews, p_support, plans,
-    projection_state,
+    projection_state, r_monthly,
 )
 
 SORTABLE = {"period": commune_reports.c.period_start, "commune_code": commune_reports.c.commune_code,
@@ -36,12 +37,14 @@ BREAKDOWNS = {"sex": SEXES, "age_band": AGE_BANDS}
 class OrgUnit:
     code: str
     name: str
-    level: str  # province, district, commune
+    level: str  # country (only in-process: the API serves provinces), province, district, commune
     province_code: str
     district_code: str | None
 
     def children(self) -> list["OrgUnit"]:
         admin = units()
+        if self.level == "country":
+            return [org_unit(code) for code in sorted(admin.provinces)]
         if self.level == "province":
             return [org_unit(d.code) for d in sorted(admin.districts_in(self.code), key=lambda u: u.code)]
         if self.level == "district":
@@ -52,6 +55,8 @@ class OrgUnit:
         admin = units()
         if self.level == "commune":
             return [self.code]
+        if self.level == "country":
+            return list(admin.communes)
         districts = [d.code for d in admin.districts_in(self.code)] if self.level == "province" else [self.code]
         return [c.code for d in districts for c in admin.communes_in(d)]
 
@@ -62,6 +67,8 @@ class OrgUnit:
 
 def org_unit(code: str) -> OrgUnit:
     admin = units()
+    if code == COUNTRY:
+        return OrgUnit(COUNTRY, "Việt Nam", "country", "", None)
     if len(code) == 2 and code in admin.provinces:
         return OrgUnit(code, admin.provinces[code].name, "province", code, None)
     if len(code) == 3 and code in admin.districts:
@@ -199,14 +206,70 @@ def _review_periods(period: periods.Period) -> list[str]:
     return [periods.half_year_of(period.start)]
 
 
-def _grouped(session, query, key_col, unit: OrgUnit, district_col, commune_col) -> dict:
+def _within(query, unit: OrgUnit, district_col, commune_col):
+    """``query`` limited to the rows of ``unit`` (the country: every row)."""
+    if unit.level == "country":
+        return query
     if unit.level == "province":
-        query = query.where(district_col.in_([d.code for d in units().districts_in(unit.code)]))
-    elif unit.level == "district":
-        query = query.where(district_col == unit.code)
-    else:
-        query = query.where(commune_col == unit.code)
+        return query.where(district_col.in_([d.code for d in units().districts_in(unit.code)]))
+    if unit.level == "district":
+        return query.where(district_col == unit.code)
+    return query.where(commune_col == unit.code)
+
+
+def _grouped(session, query, key_col, unit: OrgUnit, district_col, commune_col) -> dict:
+    query = _within(query, unit, district_col, commune_col)
     return {row[0]: row[1] for row in session.execute(query.group_by(key_col))}
+
+
+# -- the monthly rollup (rollup.py): counts per unit, month and measure -------------------------
+@dataclass
+class Rolled:
+    """A unit's rollup for a period: each measure's sum over the period's months
+    (``in_period``) and over every month up to its end (``to_end``)."""
+    in_period: dict
+    to_end: dict
+
+    def count(self, measure: str) -> int:
+        return self.in_period.get(measure, 0)
+
+    def operating(self) -> int:
+        """Establishments operating at the end of the period."""
+        return self.to_end.get(OPENED, 0) - self.to_end.get(CLOSED, 0)
+
+
+def _month(day: date) -> str:
+    return f"{day.year:04d}{day.month:02d}"
+
+
+def _rolled(session: Session, codes: list[str], period: periods.Period) -> dict[str, Rolled]:
+    """The rollup of each of ``codes`` for ``period``: one query over a few rows per unit and month."""
+    r = r_monthly.c
+    first, last = _month(period.start), _month(period.end)
+    query = (select(r.unit_code, r.measure, func.sum(case((r.month >= first, r.value), else_=0)), func.sum(r.value))
+             .where(r.unit_code.in_(codes), r.month <= last).group_by(r.unit_code, r.measure))
+    out = {code: Rolled({}, {}) for code in codes}
+    for code, measure, in_period, to_end in session.execute(query):
+        out[code].in_period[measure] = int(in_period or 0)
+        out[code].to_end[measure] = int(to_end or 0)
+    return out
+
+
+def monthly(session: Session, unit: OrgUnit, year: int) -> list[dict]:
+    """The unit's inspections by kind, establishments operating at each month's end and those
+    inspected in the month, for the 12 months of ``year``, from the rollup (one query)."""
+    r = r_monthly.c
+    query = (select(r.month, r.measure, r.value)
+             .where(r.unit_code == unit.code, r.month <= f"{year:04d}12").order_by(r.month))
+    before, months = defaultdict(int), {f"{year:04d}{m:02d}": defaultdict(int) for m in range(1, 13)}
+    for month, measure, value in session.execute(query):
+        (months[month] if month in months else before)[measure] += value
+    out, operating = [], before[OPENED] - before[CLOSED]
+    for month, values in months.items():
+        operating += values[OPENED] - values[CLOSED]
+        out.append({"period": month, "operating": operating, "inspected": values[INSPECTED],
+                    **{m[len(INSPECTIONS_PREFIX):]: v for m, v in values.items() if m.startswith(INSPECTIONS_PREFIX)}})
+    return out
 
 
 def _measure(session: Session, unit: OrgUnit, period: periods.Period, group: str) -> dict[str, dict]:
@@ -221,7 +284,7 @@ def _measure(session: Session, unit: OrgUnit, period: periods.Period, group: str
     def ratio(numerators: dict, denominators: dict) -> dict:
         return {k: (numerators.get(k, 0), denominators.get(k, 0)) for k in set(numerators) | set(denominators)}
 
-    e, i, h, c = p_establishments.c, p_inspections.c, p_hotspots.c, p_cases.c
+    e, i = p_establishments.c, p_inspections.c
     communes_per_child = defaultdict(int)
     admin = units()
     for code in unit.communes():
@@ -249,9 +312,10 @@ def _measure(session: Session, unit: OrgUnit, period: periods.Period, group: str
     out["communes_registered_healthy"] = ratio(registered, communes_per_child)
 
     # II.2: establishments in the register against what the communes counted; periodic reviews.
-    operating = grouped(p_establishments, _operating(period))
-    per_commune = _grouped(session, select(e.commune_code, func.count()).where(_operating(period)), e.commune_code,
-                           unit, e.district_code, e.commune_code)
+    # Establishments operating and inspections counted come from the monthly rollup.
+    rolled = _rolled(session, [child.code for child in unit.children()] or [unit.code], period)
+    operating = {k: v.operating() for k, v in rolled.items()}
+    per_commune = {k: v.operating() for k, v in _rolled(session, sorted(counted), period).items()}
     reg_n, reg_d = defaultdict(int), defaultdict(int)
     for code, count in counted.items():
         key = admin.district_of(code) if group == "district" else code
@@ -264,24 +328,62 @@ def _measure(session: Session, unit: OrgUnit, period: periods.Period, group: str
     out["establishments_reviewed"] = ratio(grouped(p_establishments, and_(_operating(period), reviewed)), operating)
 
     # II.3: inspections carried out; establishments inspected at least once in the period.
-    done = and_(i.state == "completed", i.conducted_on >= period.start, i.conducted_on <= period.end)
-    out["inspections_specialised"] = {k: (v, 0) for k, v in grouped(p_inspections, and_(done, i.kind == "specialised")).items()}
-    out["inspections_inter_agency"] = {k: (v, 0) for k, v in grouped(p_inspections, and_(done, i.kind == "inter_agency")).items()}
-    inspected = exists().where(and_(i.establishment_id == e.id, done))
-    out["establishments_inspected"] = ratio(grouped(p_establishments, and_(_operating(period), inspected)), operating)
+    for kind in ("specialised", "inter_agency"):
+        out[f"inspections_{kind}"] = {k: (v.count(INSPECTIONS_PREFIX + kind), 0) for k, v in rolled.items()}
+    if period.kind == "month":
+        inspected_in = {k: v.count(INSPECTED) for k, v in rolled.items()}
+    else:  # at least once in several months: not a sum of months, so from the rows
+        done = and_(i.state == "completed", i.conducted_on >= period.start, i.conducted_on <= period.end)
+        inspected = exists().where(and_(i.establishment_id == e.id, done))
+        inspected_in = grouped(p_establishments, and_(_operating(period), inspected))
+    out["establishments_inspected"] = ratio(inspected_in, operating)
 
     # II.4: hotspots open during the period and eliminated by its end; cases moving to trial.
-    open_hotspots = and_(h.detected_on <= period.end, or_(h.eliminated_on.is_(None), h.eliminated_on >= period.start))
-    out["hotspots_eliminated"] = ratio(
-        grouped(p_hotspots, and_(open_hotspots, h.eliminated_on.is_not(None), h.eliminated_on <= period.end)),
-        grouped(p_hotspots, open_hotspots))
-    active_cases = and_(c.opened_on <= period.end, or_(c.verdict_on.is_(None), c.verdict_on >= period.start),
-                        or_(c.ended_on.is_(None), c.ended_on > period.end))
+    open_hotspots, eliminated = _hotspot_conditions(period.start, period.end)
+    out["hotspots_eliminated"] = ratio(grouped(p_hotspots, and_(open_hotspots, eliminated)),
+                                       grouped(p_hotspots, open_hotspots))
+    active_cases, stages = _case_conditions(period.start, period.end)
     cases_total = grouped(p_cases, active_cases)
-    for indicator, column in (("cases_investigated", c.investigation_on), ("cases_prosecuted", c.prosecution_on),
-                              ("cases_tried", c.trial_on)):
-        out[indicator] = ratio(grouped(p_cases, and_(active_cases, column.is_not(None), column <= period.end)),
-                               cases_total)
+    for indicator, reached in stages.items():
+        out[indicator] = ratio(grouped(p_cases, and_(active_cases, reached)), cases_total)
+    return out
+
+
+def _hotspot_conditions(start, end):
+    """Hotspots open between ``start`` and ``end`` (dates or columns); and eliminated by the end."""
+    h = p_hotspots.c
+    open_hotspots = and_(h.detected_on <= end, or_(h.eliminated_on.is_(None), h.eliminated_on >= start))
+    return open_hotspots, and_(h.eliminated_on.is_not(None), h.eliminated_on <= end)
+
+
+def _case_conditions(start, end):
+    """Cases active between ``start`` and ``end``; and, per indicator, having reached its stage by the end."""
+    c = p_cases.c
+    active = and_(c.opened_on <= end, or_(c.verdict_on.is_(None), c.verdict_on >= start),
+                  or_(c.ended_on.is_(None), c.ended_on > end))
+    return active, {indicator: and_(column.is_not(None), column <= end)
+                    for indicator, column in (("cases_investigated", c.investigation_on),
+                                              ("cases_prosecuted", c.prosecution_on), ("cases_tried", c.trial_on))}
+
+
+def _hotspots_and_trials(session: Session, unit: OrgUnit, year: int) -> dict[str, dict]:
+    """The unit's II.4 totals for each month of ``year``: (eliminated, open) hotspots and (tried,
+    active) cases, one query per table over a table of the 12 months."""
+    h, c = p_hotspots.c, p_cases.c
+    months = union_all(*(select(literal(p.code).label("period"), literal(p.start, Date).label("start"),
+                                literal(p.end, Date).label("end"))
+                         for p in (periods.parse(f"{year:04d}{m:02d}") for m in range(1, 13)))).subquery("months")
+    out = {p: {"hotspots_eliminated": (0, 0), "cases_tried": (0, 0)} for p in (f"{year:04d}{m:02d}" for m in range(1, 13))}
+    open_hotspots, eliminated = _hotspot_conditions(months.c.start, months.c.end)
+    active, stages = _case_conditions(months.c.start, months.c.end)
+    for indicator, table, query in (
+            ("hotspots_eliminated", h, select(months.c.period, func.count().filter(eliminated), func.count())
+             .select_from(months.join(p_hotspots, open_hotspots))),
+            ("cases_tried", c, select(months.c.period, func.count().filter(stages["cases_tried"]), func.count())
+             .select_from(months.join(p_cases, active)))):
+        for period, n, d in session.execute(_within(query, unit, table.district_code, table.commune_code)
+                                            .group_by(months.c.period)):
+            out[period][indicator] = (n, d)
     return out
 
 
@@ -406,17 +508,19 @@ TREND = ("inspections_specialised", "inspections_inter_agency", "establishments_
 
 
 def trend(session: Session, unit: OrgUnit, year: int) -> dict:
-    """A few indicators month by month (the months of the year), for the dashboard's trend chart."""
-    months = []
-    for month in range(1, 13):
-        period = periods.parse(f"{year}{month:02d}")
-        measured = _measure(session, unit, period, "district" if unit.level == "province" else "commune")
-        row = {"period": period.code}
-        for indicator in TREND:
-            values = measured.get(indicator, {})
-            n, d = sum(v[0] for v in values.values()), sum(v[1] for v in values.values())
-            row[indicator] = n if indicator.startswith("inspections") else domain.percentage(n, d)
-        months.append(row)
+    """A few indicators month by month (the months of the year), for the dashboard's trend chart:
+    inspections and establishments from the monthly rollup, hotspots and cases from their rows."""
+    months, ratios_by_month = [], _hotspots_and_trials(session, unit, year)
+    for counts in monthly(session, unit, year):
+        period = periods.parse(counts["period"])
+        ratios = ratios_by_month[period.code]
+        months.append({
+            "period": period.code,
+            "inspections_specialised": counts.get("specialised", 0),
+            "inspections_inter_agency": counts.get("inter_agency", 0),
+            "establishments_inspected": domain.percentage(counts["inspected"], counts["operating"]),
+            **{indicator: domain.percentage(n, d) for indicator, (n, d) in ratios.items()},
+        })
     return {"org_unit": unit.as_dict(), "year": year, "months": months}
 
 

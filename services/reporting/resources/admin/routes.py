@@ -38,6 +38,7 @@ class Rebuild(MethodView):
         spec = handlers.replay_spec(handlers.start_rebuild(c.uow(), current_principal()))
         c.transport.ensure_topics(spec.topics)
         messages = handlers.replay(c.runner_for(spec))
+        handlers.finish_rebuild(c.uow())
         with c.session_factory() as session:
             generation = views.projection(session)["generation"]
         return {"generation": generation, "consumer_group": spec.name, "messages": messages,

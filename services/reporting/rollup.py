@@ -1,0 +1,250 @@
+"""The monthly rollup of the reporting projections (``r_monthly``): per organisation unit (a
+commune, its district, its province and the country), month ('YYYYMM') and measure, the counts
+the inspection and establishment indicators need, so that an indicator over a year reads a few
+dozen rows instead of grouping a million.
+
+Measures:
+
+* ``inspections_<kind>``: inspections completed in the month (by the inspection's commune);
+* ``establishments_opened`` / ``establishments_closed``: establishments that opened in the month,
+  and that stopped operating in it (counted in the later of the opening and closing months), so
+  that the establishments operating at the end of a month are the sum of opened − closed up to it;
+* ``establishments_inspected``: establishments operating at the end of the month and inspected
+  (a completed inspection) in it, by the establishment's commune.
+
+The projection writes keep it (`Rollup.tracking` around every write of ``p_establishments`` and
+``p_inspections``, in the same transaction) as the difference between what the rows contributed
+before and after the write: a write that sets the same state (an event applied twice) adds
+nothing, a change of state (scheduled → completed, a correction) moves each count exactly once.
+`recompute` rebuilds it from the projection rows with INSERT ... SELECT ... GROUP BY (the
+rebuild, the benchmark's loader).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import contextmanager
+from datetime import date
+
+from sqlalchemy import String, and_, case, delete, func, insert, literal_column, or_, select, text, tuple_, union_all
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
+
+from contracts.refdata import units
+from services.reporting.tables import p_establishments, p_inspections, r_districts, r_monthly
+
+COUNTRY = "VN"
+COMPLETED = "completed"
+OPENED, CLOSED, INSPECTED = "establishments_opened", "establishments_closed", "establishments_inspected"
+INSPECTIONS_PREFIX = "inspections_"
+
+WHOLE = "reporting:rollup"  # the advisory lock every rollup write shares and a recomputation takes alone
+Fact = tuple[str, str, str, str]  # commune, district, month, measure
+Key = tuple[str, str, str]  # unit, month, measure
+
+
+class year_month(FunctionElement):
+    """``'YYYYMM'`` of a date column, on PostgreSQL and on SQLite."""
+    type = String()
+    inherit_cache = True
+
+
+@compiles(year_month)
+def _year_month_postgresql(element, compiler, **kw):
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYYMM')"
+
+
+@compiles(year_month, "sqlite")
+def _year_month_sqlite(element, compiler, **kw):
+    return f"strftime('%Y%m', {compiler.process(element.clauses, **kw)})"
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}{day.month:02d}"
+
+
+# -- what one projection row contributes -------------------------------------------------------
+def inspection_facts(row) -> Counter:
+    """A completed inspection counts once, in its month and commune."""
+    if row is None or row.state != COMPLETED or row.conducted_on is None:
+        return Counter()
+    return Counter({(row.commune_code, row.district_code, month_of(row.conducted_on),
+                     INSPECTIONS_PREFIX + row.kind): 1})
+
+
+def establishment_facts(row, inspected_months) -> Counter:
+    """An establishment: opened in its month, closed in the later of its two months, inspected in
+    each month it was inspected in while operating at that month's end."""
+    if row is None:
+        return Counter()
+    opened = month_of(row.opened_on)
+    closed = month_of(row.closed_on) if row.closed_on is not None else None
+    where = (row.commune_code, row.district_code)
+    facts = Counter({(*where, opened, OPENED): 1})
+    if closed is not None:
+        facts[(*where, max(opened, closed), CLOSED)] += 1
+    for month in inspected_months:
+        if opened <= month and (closed is None or closed > month):
+            facts[(*where, month, INSPECTED)] += 1
+    return facts
+
+
+def by_unit(facts: Counter) -> Counter:
+    """Each commune's fact also counts for its district, its province and the country."""
+    admin = units()
+    out: Counter = Counter()
+    for (commune, district, month, measure), n in facts.items():
+        province = admin.province_of_district(district)
+        for unit in (commune, district, province, COUNTRY):
+            if unit is not None:
+                out[(unit, month, measure)] += n
+    return out
+
+
+def difference(after: Counter, before: Counter) -> dict[Key, int]:
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before)}
+    return {k: v for k, v in delta.items() if v}
+
+
+# -- keeping it in step with the projection writes ----------------------------------------------
+class Rollup:
+    """The rollup's side of a projection write, in the writer's session (its transaction)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    @contextmanager
+    def tracking(self, table, key: dict, values: dict):
+        """Around a write of ``table`` at ``key``: what its rows contributed before and after
+        goes into the rollup as a difference. Other tables pass through."""
+        if table is p_inspections:
+            inspection_id = key["id"]
+            establishments = {values.get("establishment_id")} - {None}
+            self._lock(*establishments)
+            old = self._row(p_inspections, inspection_id)
+            if old is not None and old.establishment_id not in establishments:
+                establishments.add(old.establishment_id)
+                self._lock(old.establishment_id)
+            before = inspection_facts(old) + self._establishments(establishments)
+            yield
+            after = inspection_facts(self._row(p_inspections, inspection_id)) + self._establishments(establishments)
+        elif table is p_establishments:
+            self._lock(key["id"])
+            before = self._establishments({key["id"]})
+            yield
+            after = self._establishments({key["id"]})
+        else:
+            yield
+            return
+        self.add(difference(by_unit(after), by_unit(before)))
+
+    def _lock(self, *establishment_ids: str) -> None:
+        """Serialise the writes that touch one establishment (a replay racing the live consumer),
+        so that two transactions never both add the same difference; and keep every write out of
+        the way of an emptying or a recomputation (`exclusive`). SQLite has one writer."""
+        if self._dialect() != "postgresql":
+            return
+        self.session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext(:key))"), {"key": WHOLE})
+        for establishment_id in sorted(str(e) for e in establishment_ids):
+            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                 {"key": f"reporting:establishment:{establishment_id}"})
+
+    def _row(self, table, row_id):
+        return self.session.execute(select(table).where(table.c.id == str(row_id))).first()
+
+    def _establishments(self, establishment_ids: set) -> Counter:
+        facts: Counter = Counter()
+        for establishment_id in establishment_ids:
+            row = self._row(p_establishments, establishment_id)
+            if row is not None:
+                facts += establishment_facts(row, self._inspected_months(row.id))
+        return facts
+
+    def _inspected_months(self, establishment_id: str) -> set[str]:
+        i = p_inspections.c
+        query = (select(i.conducted_on).distinct()
+                 .where(i.establishment_id == establishment_id, i.state == COMPLETED, i.conducted_on.is_not(None)))
+        return {month_of(day) for (day,) in self.session.execute(query)}
+
+    def add(self, delta: dict[Key, int]) -> None:
+        """Add ``delta`` to the rollup's rows (created at zero when missing), in key order."""
+        if not delta:
+            return
+        if self._dialect() == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        rows = [{"unit_code": u, "month": m, "measure": s, "value": v} for (u, m, s), v in sorted(delta.items())]
+        statement = upsert(r_monthly).values(rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=[r_monthly.c.unit_code, r_monthly.c.month, r_monthly.c.measure],
+            set_={"value": r_monthly.c.value + statement.excluded.value})
+        self.session.execute(statement)
+        emptied = [k for k, v in delta.items() if v < 0]
+        if emptied:  # a count back at zero leaves no row, as a recomputation would
+            r = r_monthly.c
+            self.session.execute(delete(r_monthly).where(
+                r.value == 0, tuple_(r.unit_code, r.month, r.measure).in_(sorted(emptied))))
+
+
+# -- recomputing it from the projections --------------------------------------------------------
+def exclusive(session: Session) -> None:
+    """Wait for the projection writes in progress to commit and hold new ones until this
+    transaction ends (PostgreSQL): around emptying the projections and recomputing the rollup, a
+    write must not read its "before" on one side and its "after" on the other."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": WHOLE})
+
+
+def facts_query():
+    """Every fact of the projections, grouped by commune, district, month and measure (SQL)."""
+    i, e = p_inspections.c, p_establishments.c
+    done = and_(i.state == COMPLETED, i.conducted_on.is_not(None))
+    month = year_month(i.conducted_on)
+    inspections = (select(i.commune_code, i.district_code, month.label("month"),
+                          (literal_column(f"'{INSPECTIONS_PREFIX}'") + i.kind).label("measure"),
+                          func.count().label("n"))
+                   .where(done).group_by(i.commune_code, i.district_code, month, i.kind))
+    opened_month = year_month(e.opened_on)
+    opened = (select(e.commune_code, e.district_code, opened_month, literal_column(f"'{OPENED}'"), func.count())
+              .group_by(e.commune_code, e.district_code, opened_month))
+    closed_month = year_month(case((e.closed_on > e.opened_on, e.closed_on), else_=e.opened_on))
+    closed = (select(e.commune_code, e.district_code, closed_month, literal_column(f"'{CLOSED}'"), func.count())
+              .where(e.closed_on.is_not(None)).group_by(e.commune_code, e.district_code, closed_month))
+    months = select(i.establishment_id, month.label("month")).where(done).distinct().subquery("inspected_months")
+    inspected = (select(e.commune_code, e.district_code, months.c.month, literal_column(f"'{INSPECTED}'"),
+                        func.count())
+                 .join_from(months, p_establishments, e.id == months.c.establishment_id)
+                 .where(opened_month <= months.c.month,
+                        or_(e.closed_on.is_(None), year_month(e.closed_on) > months.c.month))
+                 .group_by(e.commune_code, e.district_code, months.c.month))
+    return union_all(inspections, opened, closed, inspected).subquery("facts")
+
+
+def recompute(session: Session) -> int:
+    """Empty the rollup and fill it again from the projection rows, set-based (one INSERT ...
+    SELECT ... GROUP BY per level); return its row count. Call inside a transaction: it takes the
+    rollup alone first (`exclusive`), so that a projection write is either all before or all after."""
+    exclusive(session)
+    session.execute(delete(r_districts))
+    session.execute(insert(r_districts), [{"district_code": d.code, "province_code": d.parent_code}
+                                          for d in units().districts.values()])
+    session.execute(delete(r_monthly))
+    facts = facts_query()
+    f = facts.c
+    total = func.sum(f.n)
+    levels = [
+        select(f.commune_code, f.month, f.measure, total).group_by(f.commune_code, f.month, f.measure),
+        select(f.district_code, f.month, f.measure, total).group_by(f.district_code, f.month, f.measure),
+        select(r_districts.c.province_code, f.month, f.measure, total)
+        .join_from(facts, r_districts, r_districts.c.district_code == f.district_code)
+        .group_by(r_districts.c.province_code, f.month, f.measure),
+        select(literal_column(f"'{COUNTRY}'"), f.month, f.measure, total).group_by(f.month, f.measure),
+    ]
+    columns = ["unit_code", "month", "measure", "value"]
+    for level in levels:
+        session.execute(insert(r_monthly).from_select(columns, level))
+    return session.execute(select(func.count()).select_from(r_monthly)).scalar_one()
