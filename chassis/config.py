@@ -48,6 +48,7 @@ class Config:
     relay_max_backoff: float = 30.0
     consumer_max_attempts: int = 5
     consumer_retry_backoff: float = 0.5
+    consumer_batch_size: int = 500  # events applied per transaction (at most one poll's)
     max_page_size: int = 200
     max_body_bytes: int = 1_000_000
     provinces: tuple[str, ...] = ("14",)  # GSO province codes this deployment serves (14 = Sơn La)
@@ -101,6 +102,7 @@ class Config:
             log_level=_env(env, service, "LOG_LEVEL", "INFO"),
             relay_batch_size=int(_env(env, service, "RELAY_BATCH_SIZE", "200")),
             consumer_max_attempts=int(_env(env, service, "CONSUMER_MAX_ATTEMPTS", "5")),
+            consumer_batch_size=int(_env(env, service, "CONSUMER_BATCH_SIZE", "500")),
             max_page_size=int(_env(env, service, "MAX_PAGE_SIZE", "200")),
             consumer_group_prefix=_env(env, None, "KAFKA_CONSUMER_GROUP_PREFIX", ""),
             provinces=tuple(p.strip() for p in _env(env, None, "LANHMANH_PROVINCES", "14").split(",") if p.strip()),

@@ -2,11 +2,18 @@
 
 For every message: parse the CloudEvent (unreadable → dead letter); look up the handler
 for its type (unknown types are skipped: a consumer ignores what it does not know);
-check the payload against its contract (invalid → dead letter); then, in one database
-transaction, insert the inbox row ``(consumer, event id)`` and run the handler. Only
-after that commit is the offset committed, so a redelivered event finds its inbox row
-and is skipped. A handler that fails is retried with backoff; after ``max_attempts``
-the event goes to the dead-letter topic with its error and the consumer moves on.
+check the payload against its contract (invalid → dead letter). Then the events of one
+poll are applied **together**, in one database transaction: their inbox rows
+``(consumer, event id)`` are written and their handlers run, in order, and everything
+commits at once. Only after that commit are the offsets committed, so a redelivered event
+finds its inbox row and is skipped.
+
+If any handler of the batch fails, the batch is rolled back and its events are applied
+again one at a time, each in its own transaction, so that one bad event cannot hold back
+the others: a handler that fails is retried with backoff, and after ``max_attempts`` the
+event goes to the dead-letter topic with its error and the consumer moves on. A database
+that is away (connection lost, locked, restarting) is not the event's fault: nothing is
+dead-lettered, the poll's messages are read again once the database is back.
 """
 from __future__ import annotations
 
@@ -20,8 +27,8 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from marshmallow import ValidationError
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from chassis import envelope, logs, metrics
 from chassis.transport import Consumer, Message, Outgoing, Producer, TransportError
@@ -31,7 +38,11 @@ log = logging.getLogger(__name__)
 
 #: A handler applies one event through the unit of work it is given: handler(uow, event).
 #: ``event.data`` is the JSON as sent; ``event.payload`` the same loaded through its contract (typed).
+#: Handlers never commit: the runner commits the inbox rows and the handlers' effects together.
 Handler = Callable[[object, envelope.ReceivedEvent], None]
+
+#: Failures of the database itself, not of the event: wait for it, never dead-letter.
+DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -47,9 +58,19 @@ class PoisonEvent(Exception):
     """An event that can never be applied: it goes to the dead letters at once."""
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A message whose event has a handler and a valid payload: ready to apply."""
+
+    message: Message
+    event: envelope.ReceivedEvent
+    handler: Handler
+
+
 class ConsumerRunner:
     def __init__(self, service: str, spec: ConsumerSpec, inbox_table, uow_factory, consumer: Consumer,
-                 dead_letters: Producer, max_attempts: int = 5, retry_backoff: float = 0.5):
+                 dead_letters: Producer, max_attempts: int = 5, retry_backoff: float = 0.5,
+                 batch_size: int = 500):
         self.service = service
         self.spec = spec
         self.inbox = inbox_table
@@ -58,10 +79,11 @@ class ConsumerRunner:
         self.dead_letters = dead_letters
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
+        self.batch_size = batch_size
 
-    # -- one message ---------------------------------------------------------------------
-    def handle(self, message: Message, stop: threading.Event | None = None) -> str:
-        """Apply one message; return what happened: applied, duplicate, ignored or dead-lettered."""
+    # -- reading a message ---------------------------------------------------------------
+    def _route(self, message: Message) -> _Ready | str:
+        """The event and its handler, or what became of a message that cannot be applied."""
         try:
             event = envelope.parse(message.value)
         except envelope.EnvelopeError as exc:
@@ -75,46 +97,82 @@ class ConsumerRunner:
                 event = dataclasses.replace(event, payload=event_type.schema().load(event.data))
         except ValidationError as exc:
             return self._dead_letter(message, PoisonEvent(f"payload breaks its contract: {exc.messages}"), event)
-        logs.correlation_id.set(event.correlation_id or logs.new_correlation_id())
-        logs.causation_id.set(event.id)
-        try:
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    return self._apply(handler, event)
-                except PoisonEvent as exc:
-                    return self._dead_letter(message, exc, event)
-                except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
-                    metrics.EVENTS_FAILED.labels(self.service, self.spec.name).inc()
-                    log.warning("handler failed", exc_info=True, extra={
-                        "consumer": self.spec.name, "event_id": event.id, "event_type": event.type, "attempt": attempt})
-                    if attempt == self.max_attempts:
-                        return self._dead_letter(message, exc, event)
-                    delay = self.retry_backoff * 2 ** (attempt - 1)
-                    if stop is not None and stop.wait(delay):
-                        raise InterruptedError("stopping") from exc
-                    elif stop is None:
-                        time.sleep(delay)
-        finally:
-            logs.causation_id.set(None)
-            logs.correlation_id.set(None)
+        return _Ready(message, event, handler)
+
+    # -- one message, in a transaction of its own -----------------------------------------
+    def handle(self, message: Message, stop: threading.Event | None = None) -> str:
+        """Apply one message; return what happened: applied, duplicate, ignored or dead-lettered."""
+        ready = self._route(message)
+        return ready if isinstance(ready, str) else self._handle_alone(ready, stop)
+
+    def _handle_alone(self, ready: _Ready, stop: threading.Event | None) -> str:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                with _traced(ready.event):
+                    return self._apply_alone(ready)
+            except PoisonEvent as exc:
+                return self._dead_letter(ready.message, exc, ready.event)
+            except DATABASE_AWAY:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+                metrics.EVENTS_FAILED.labels(self.service, self.spec.name).inc()
+                log.warning("handler failed", exc_info=True, extra={
+                    "consumer": self.spec.name, "event_id": ready.event.id, "event_type": ready.event.type,
+                    "attempt": attempt})
+                if attempt == self.max_attempts:
+                    return self._dead_letter(ready.message, exc, ready.event)
+                delay = self.retry_backoff * 2 ** (attempt - 1)
+                if stop is not None and stop.wait(delay):
+                    raise InterruptedError("stopping") from exc
+                elif stop is None:
+                    time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _apply(self, handler: Handler, event: envelope.ReceivedEvent) -> str:
+    def _apply_alone(self, ready: _Ready) -> str:
+        event = ready.event
         with self.uow_factory() as uow:
             try:
-                uow.session.execute(insert(self.inbox).values(
-                    consumer=self.spec.name, event_id=event.id, event_type=event.type,
-                    applied_at=datetime.now(timezone.utc)))
+                uow.session.execute(insert(self.inbox).values(self._inbox_row(event)))
                 uow.session.flush()
             except IntegrityError:
                 uow.rollback()
-                metrics.EVENTS_DUPLICATE.labels(self.service, self.spec.name).inc()
-                log.info("duplicate event skipped", extra={"consumer": self.spec.name, "event_id": event.id})
+                self._duplicate(event)
                 return "duplicate"
-            handler(uow, event)
+            ready.handler(uow, event)
             uow.commit()
         metrics.EVENTS_CONSUMED.labels(self.service, self.spec.name, event.type).inc()
         return "applied"
+
+    # -- a poll's events, in one transaction ----------------------------------------------
+    def _apply_together(self, batch: list[_Ready]) -> None:
+        """Apply ``batch`` in one transaction, skipping events already in the inbox; raise if any fails."""
+        with self.uow_factory() as uow:
+            ids = [r.event.id for r in batch]
+            seen = set(uow.session.execute(select(self.inbox.c.event_id).where(
+                self.inbox.c.consumer == self.spec.name, self.inbox.c.event_id.in_(ids))).scalars())
+            fresh = []
+            for ready in batch:
+                if ready.event.id in seen:
+                    self._duplicate(ready.event)
+                    continue
+                seen.add(ready.event.id)
+                fresh.append(ready)
+            if fresh:
+                uow.session.execute(insert(self.inbox), [self._inbox_row(r.event) for r in fresh])
+            for ready in fresh:
+                with _traced(ready.event):
+                    ready.handler(uow, ready.event)
+            uow.commit()
+        for ready in fresh:
+            metrics.EVENTS_CONSUMED.labels(self.service, self.spec.name, ready.event.type).inc()
+
+    def _inbox_row(self, event: envelope.ReceivedEvent) -> dict:
+        return {"consumer": self.spec.name, "event_id": event.id, "event_type": event.type,
+                "applied_at": datetime.now(timezone.utc)}
+
+    def _duplicate(self, event: envelope.ReceivedEvent) -> None:
+        metrics.EVENTS_DUPLICATE.labels(self.service, self.spec.name).inc()
+        log.info("duplicate event skipped", extra={"consumer": self.spec.name, "event_id": event.id})
 
     def _dead_letter(self, message: Message, error: Exception, event: envelope.ReceivedEvent | None) -> str:
         body = {
@@ -141,28 +199,65 @@ class ConsumerRunner:
         return "dead-lettered"
 
     # -- the loop ------------------------------------------------------------------------
-    def run_once(self, timeout: float = 0.5, max_records: int = 100, stop: threading.Event | None = None) -> int:
-        """Apply one poll's messages, then commit the offset of the last one done in each partition.
+    def run_once(self, timeout: float = 0.5, max_records: int | None = None,
+                 stop: threading.Event | None = None) -> int:
+        """Apply one poll's messages, then commit the offset of the last one in each partition.
 
-        One commit per partition and poll, not per message: a crash in between redelivers what
-        was applied since the last commit, and the inbox skips it.
+        The poll's events are applied in one transaction; if that fails, one at a time. One
+        offset commit per partition and poll: a crash in between redelivers what was applied
+        since the last commit, and the inbox skips it.
         """
-        messages = self.consumer.poll(timeout, max_records)
+        messages = self.consumer.poll(timeout, max_records or self.batch_size)
         done: dict[tuple[str, int], Message] = {}
         try:
-            for i, message in enumerate(messages):
-                try:
-                    self.handle(message, stop)
-                except Exception:
-                    # Database or broker away, or stopping: re-read this message and the rest later.
-                    for later in {(m.topic, m.partition): m for m in reversed(messages[i:])}.values():
-                        self.consumer.seek(later)
-                    raise
+            routed = [self._routed_or_seek(messages, i) for i in range(len(messages))]
+            batch = [r for r in routed if isinstance(r, _Ready)]
+            if self._try_together(batch, messages):
+                done = {(m.topic, m.partition): m for m in messages}
+                return len(messages)
+            for i, (message, outcome) in enumerate(zip(messages, routed)):
+                if isinstance(outcome, _Ready):
+                    self._alone_or_seek(outcome, messages, i, stop)
                 done[(message.topic, message.partition)] = message
         finally:
             for message in done.values():
                 self.consumer.commit(message)
         return len(messages)
+
+    def _routed_or_seek(self, messages: list[Message], i: int) -> _Ready | str:
+        try:
+            return self._route(messages[i])
+        except Exception:
+            self._read_again(messages)  # the dead-letter topic is away: read the whole poll again
+            raise
+
+    def _try_together(self, batch: list[_Ready], messages: list[Message]) -> bool:
+        """Apply the batch in one transaction; False if a handler failed (apply them one by one)."""
+        if not batch:
+            return True
+        try:
+            self._apply_together(batch)
+            return True
+        except DATABASE_AWAY:
+            self._read_again(messages)
+            raise
+        except Exception:  # noqa: BLE001 - find the failing event by applying them one at a time
+            log.info("batch failed; applying its events one at a time", exc_info=True,
+                     extra={"consumer": self.spec.name, "events": len(batch)})
+            return False
+
+    def _alone_or_seek(self, ready: _Ready, messages: list[Message], i: int, stop) -> None:
+        try:
+            self._handle_alone(ready, stop)
+        except Exception:
+            # Database or broker away, or stopping: re-read this message and the rest later.
+            self._read_again(messages[i:])
+            raise
+
+    def _read_again(self, messages: list[Message]) -> None:
+        """Seek each partition back to its first message in ``messages``."""
+        for first in {(m.topic, m.partition): m for m in reversed(messages)}.values():
+            self.consumer.seek(first)
 
     def run(self, stop: threading.Event) -> None:
         log.info("consumer started", extra={"consumer": self.spec.name, "topics": self.spec.topics})
@@ -182,3 +277,18 @@ class ConsumerRunner:
                 stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
         self.consumer.close()
         log.info("consumer stopped", extra={"consumer": self.spec.name})
+
+
+class _traced:
+    """Log lines and events written while applying ``event`` carry its correlation and causation ids."""
+
+    def __init__(self, event: envelope.ReceivedEvent):
+        self.event = event
+
+    def __enter__(self):
+        logs.correlation_id.set(self.event.correlation_id or logs.new_correlation_id())
+        logs.causation_id.set(self.event.id)
+
+    def __exit__(self, *exc_info):
+        logs.causation_id.set(None)
+        logs.correlation_id.set(None)

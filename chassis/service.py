@@ -101,6 +101,7 @@ class Container:
             self.transport.consumer(self.config.consumer_group_prefix + spec.name, spec.topics),
             self.transport.producer(),
             max_attempts=self.config.consumer_max_attempts, retry_backoff=self.config.consumer_retry_backoff,
+            batch_size=self.config.consumer_batch_size,
         )
 
     def create_app(self):

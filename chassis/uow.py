@@ -16,9 +16,10 @@ and its handlers read like the business action they perform::
 
 Leaving the block without `commit` rolls everything back, events included.
 
-The unit of work is re-entrant: the consumer runner opens it (to write the inbox row) and
+The unit of work is re-entrant: the consumer runner opens it (to write the inbox rows) and
 hands it to an event handler that opens it again; the inner block joins the outer
-transaction, so the handler's effect and the inbox row commit together.
+transaction and its `commit` only flushes, so the handler's effect and the inbox row
+commit together, when the runner commits.
 """
 from __future__ import annotations
 
@@ -57,6 +58,12 @@ class UnitOfWork:
         return self.outbox.add(self.session, event_type, str(subject), data)
 
     def commit(self) -> None:
+        """Commit the transaction; inside an outer block (an event handler run by the consumer
+        runner), only flush: the outermost block commits, so a batch of events and their inbox
+        rows commit together or not at all."""
+        if self._depth > 1:
+            self.session.flush()
+            return
         self.session.commit()
 
     def rollback(self) -> None:

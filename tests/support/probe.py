@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.exc import OperationalError
 
 from chassis.consumer import ConsumerSpec, PoisonEvent
 from chassis.db import chassis_tables
@@ -27,16 +28,27 @@ applied = Table(
 
 #: Names that make the handler fail: "fail-always" every time, "fail-once:<n>" the first n times.
 failures: dict[str, int] = {}
+#: While true, the handler fails as when the database connection is lost.
+database_away = {"now": False}
+#: The process dies (SystemExit, which nothing catches) on the handler's n-th call from now.
+dies_on_call = {"n": 0}
 
 
 def record_registration(uow, event) -> None:
     name = event.data.get("name", "")
+    if database_away["now"]:
+        raise OperationalError("INSERT INTO applied ...", {}, ConnectionError("server closed the connection"))
     if name == "poison":
         raise PoisonEvent("this establishment can never be applied")
     if name == "fail-always" or failures.get(name, 0) > 0:
         failures[name] = failures.get(name, 0) - 1
         raise RuntimeError(f"handler failure for {name}")
-    uow.session.execute(insert(applied).values(event_id=event.id, subject=event.subject, name=name))
+    dies_on_call["n"] -= 1
+    if dies_on_call["n"] == 0:
+        raise SystemExit("killed in the middle of a batch")
+    with uow:  # as the services' handlers do: open the unit of work and commit it
+        uow.session.execute(insert(applied).values(event_id=event.id, subject=event.subject, name=name))
+        uow.commit()
 
 
 probe = Service(

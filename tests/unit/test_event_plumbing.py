@@ -8,6 +8,7 @@ import json
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from chassis.auth import ADMIN, Principal
 from chassis.outbox import Relay
@@ -29,7 +30,10 @@ def probe(tmp_path, embedded_transport):
     probe_module.metadata.create_all(container.engine)
     embedded_transport.ensure_topics(container.topics())
     probe_module.failures.clear()
+    probe_module.database_away["now"] = False
+    probe_module.dies_on_call["n"] = 0
     yield container
+    probe_module.database_away["now"] = False
     container.dispose()
 
 
@@ -205,6 +209,51 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_attempts(regist
     assert [r.name for r in applied_rows(probe)] == ["Spa Ngọc Lan"]
     (letter,) = dead_letters(embedded_transport)
     assert "handler failure for fail-always" in letter["error"]
+
+
+def test_one_failing_event_among_many_does_not_hold_back_the_others(registry, probe, embedded_transport):
+    names = [f"Karaoke số {i}" for i in range(30)]
+    names[14] = "fail-always"
+    for name in names:
+        register(registry, name=name)
+    registry.relay().run_once()
+    (runner,) = probe.consumer_runners()
+    assert runner.run_once(timeout=0.01) == 30  # one poll: applied together, then one by one after the failure
+    assert sorted(r.name for r in applied_rows(probe)) == sorted(n for n in names if n != "fail-always")
+    (letter,) = dead_letters(embedded_transport)
+    assert "handler failure for fail-always" in letter["error"]
+    drain(runner)
+    assert applied_count(probe) == 29  # nothing applied twice
+
+
+def test_a_consumer_killed_in_the_middle_of_a_batch_applies_all_of_it_after_restart(registry, probe):
+    names = [f"Nhà nghỉ số {i}" for i in range(10)]
+    for name in names:
+        register(registry, name=name)
+    registry.relay().run_once()
+    (runner,) = probe.consumer_runners()
+    probe_module.dies_on_call["n"] = 4  # three handlers have run (and "committed") when it dies
+    with pytest.raises(SystemExit):
+        runner.run_once(timeout=0.01)
+    assert applied_count(probe) == 0  # the batch commits as a whole or not at all
+    (restarted,) = probe.consumer_runners()
+    drain(restarted)
+    assert sorted(r.name for r in applied_rows(probe)) == sorted(names)
+
+
+def test_a_database_outage_is_waited_out_not_dead_lettered(registry, probe, embedded_transport):
+    register(registry, name="Nhà nghỉ Hương Sen")
+    registry.relay().run_once()
+    (runner,) = probe.consumer_runners()
+    probe_module.database_away["now"] = True
+    for _ in range(3):
+        with pytest.raises(OperationalError):
+            runner.run_once(timeout=0.01)
+    assert dead_letters(embedded_transport) == []
+    assert runner.consumer.lag() == 1  # not committed: read again once the database is back
+    probe_module.database_away["now"] = False
+    drain(runner)
+    assert [r.name for r in applied_rows(probe)] == ["Nhà nghỉ Hương Sen"]
 
 
 def test_a_transient_handler_failure_is_retried_and_applied_once(registry, probe):
