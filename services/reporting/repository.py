@@ -83,9 +83,18 @@ class Projections:
     def __init__(self, session: Session):
         self.session = session
         self.rollup = Rollup(session)
+        self._serialised = None
+
+    def _serialise(self) -> None:
+        """The projections' lock, once per transaction, before its first write (rollup.serialise)."""
+        transaction = self.session.get_transaction()
+        if transaction is None or transaction is not self._serialised:
+            rollup.serialise(self.session)
+            self._serialised = self.session.get_transaction()
 
     def upsert(self, table, key: dict, values: dict) -> None:
         where = and_(*(table.c[k] == v for k, v in key.items()))
+        self._serialise()
         with self.rollup.tracking(table, key, values):
             if self.session.execute(select(*(table.c[k] for k in key)).where(where)).first():
                 if values:
@@ -95,6 +104,7 @@ class Projections:
 
     def change(self, table, key: dict, values: dict) -> bool:
         where = and_(*(table.c[k] == v for k, v in key.items()))
+        self._serialise()
         with self.rollup.tracking(table, key, values):
             return bool(self.session.execute(update(table).where(where).values(**values)).rowcount)
 
@@ -119,7 +129,7 @@ class Projections:
 
     def truncate(self, generation: int, by: str, at: datetime) -> None:
         self.state()
-        rollup.exclusive(self.session)
+        self._serialise()
         for table in PROJECTIONS:
             self.session.execute(delete(table))
         self.session.execute(update(projection_state).where(projection_state.c.id == 1).values(

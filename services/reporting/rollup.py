@@ -13,7 +13,7 @@ Measures:
   (a completed inspection) in it, by the establishment's commune.
 
 The projection writes keep it (`Rollup.tracking` around every write of ``p_establishments`` and
-``p_inspections``, in the same transaction) as the difference between what the rows contributed
+``p_inspections``, in the same transaction, under the projections' lock) as the difference between what the rows contributed
 before and after the write: a write that sets the same state (an event applied twice) adds
 nothing, a change of state (scheduled → completed, a correction) moves each count exactly once.
 `recompute` rebuilds it from the projection rows with INSERT ... SELECT ... GROUP BY (the
@@ -25,20 +25,19 @@ from collections import Counter
 from contextlib import contextmanager
 from datetime import date
 
-from sqlalchemy import String, and_, case, delete, func, insert, literal_column, or_, select, text, tuple_, union_all
+from sqlalchemy import String, and_, case, delete, func, insert, literal_column, or_, select, tuple_, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from contracts.refdata import units
-from services.reporting.tables import p_establishments, p_inspections, r_districts, r_monthly
+from services.reporting.tables import p_establishments, p_inspections, projection_state, r_districts, r_monthly
 
 COUNTRY = "VN"
 COMPLETED = "completed"
 OPENED, CLOSED, INSPECTED = "establishments_opened", "establishments_closed", "establishments_inspected"
 INSPECTIONS_PREFIX = "inspections_"
 
-WHOLE = "reporting:rollup"  # the advisory lock every rollup write shares and a recomputation takes alone
 Fact = tuple[str, str, str, str]  # commune, district, month, measure
 Key = tuple[str, str, str]  # unit, month, measure
 
@@ -119,20 +118,18 @@ class Rollup:
     @contextmanager
     def tracking(self, table, key: dict, values: dict):
         """Around a write of ``table`` at ``key``: what its rows contributed before and after
-        goes into the rollup as a difference. Other tables pass through."""
+        goes into the rollup as a difference. Other tables pass through. The caller holds the
+        projections' lock (`serialise`): no other transaction writes in between."""
         if table is p_inspections:
             inspection_id = key["id"]
             establishments = {values.get("establishment_id")} - {None}
-            self._lock(*establishments)
             old = self._row(p_inspections, inspection_id)
-            if old is not None and old.establishment_id not in establishments:
+            if old is not None:
                 establishments.add(old.establishment_id)
-                self._lock(old.establishment_id)
             before = inspection_facts(old) + self._establishments(establishments)
             yield
             after = inspection_facts(self._row(p_inspections, inspection_id)) + self._establishments(establishments)
         elif table is p_establishments:
-            self._lock(key["id"])
             before = self._establishments({key["id"]})
             yield
             after = self._establishments({key["id"]})
@@ -140,17 +137,6 @@ class Rollup:
             yield
             return
         self.add(difference(by_unit(after), by_unit(before)))
-
-    def _lock(self, *establishment_ids: str) -> None:
-        """Serialise the writes that touch one establishment (a replay racing the live consumer),
-        so that two transactions never both add the same difference; and keep every write out of
-        the way of an emptying or a recomputation (`exclusive`). SQLite has one writer."""
-        if self._dialect() != "postgresql":
-            return
-        self.session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext(:key))"), {"key": WHOLE})
-        for establishment_id in sorted(str(e) for e in establishment_ids):
-            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                                 {"key": f"reporting:establishment:{establishment_id}"})
 
     def _row(self, table, row_id):
         return self.session.execute(select(table).where(table.c.id == str(row_id))).first()
@@ -191,12 +177,18 @@ class Rollup:
 
 
 # -- recomputing it from the projections --------------------------------------------------------
-def exclusive(session: Session) -> None:
-    """Wait for the projection writes in progress to commit and hold new ones until this
-    transaction ends (PostgreSQL): around emptying the projections and recomputing the rollup, a
-    write must not read its "before" on one side and its "after" on the other."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": WHOLE})
+def serialise(session: Session) -> None:
+    """Hold the projections' lock until this transaction ends (PostgreSQL; SQLite has one writer):
+    the projection_state row, FOR UPDATE. Every projection transaction already updates that row
+    (the projection's clock), so they were serialised on it anyway; taking it before the first
+    write makes it the first lock of each, so that no two writers (the live consumer and a
+    rebuild's replay, or a rebuild emptying the tables) read a "before" the other then changes,
+    and no cycle of locks can form between them."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    if session.execute(select(projection_state.c.id).where(projection_state.c.id == 1).with_for_update()).first():
+        return
+    session.execute(insert(projection_state).values(id=1, generation=1))
 
 
 def facts_query():
@@ -227,8 +219,8 @@ def facts_query():
 def recompute(session: Session) -> int:
     """Empty the rollup and fill it again from the projection rows, set-based (one INSERT ...
     SELECT ... GROUP BY per level); return its row count. Call inside a transaction: it takes the
-    rollup alone first (`exclusive`), so that a projection write is either all before or all after."""
-    exclusive(session)
+    projections' lock first (`serialise`), so that a projection write is either all before or all after."""
+    serialise(session)
     session.execute(delete(r_districts))
     session.execute(insert(r_districts), [{"district_code": d.code, "province_code": d.parent_code}
                                           for d in units().districts.values()])
