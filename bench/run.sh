@@ -104,4 +104,12 @@ if [[ -z "$ONLY" || "$ONLY" == http ]]; then
 fi
 # --- end of 2 and 6 ----------------------------------------------------------------------------
 
+# --- 4: reports at national scale (bench/reports.py; PostgreSQL only) --- begin ----------------
+if [[ -z "$ONLY" || "$ONLY" == reports ]]; then
+  "$PY" -m bench.reports --pg "$PG_URL" --out "$WORK/reports.json" \
+    --establishments "${BENCH_REPORT_ESTABLISHMENTS:-100000}" --inspections "${BENCH_REPORT_INSPECTIONS:-1000000}"
+  PARTS+=("$WORK/reports.json")
+fi
+# --- 4: reports --- end -------------------------------------------------------------------------
+
 "$PY" -m bench.report --out "$RESULTS/bench-$STAMP.json" "${PARTS[@]}"

@@ -41,3 +41,15 @@ def test_the_load_run_and_the_http_writes_harness_work_across_all_services(pg_se
             assert "web worker 1" in memory["under_load_peak"]["inspection web"]["processes_mib"]
     finally:
         stop_system(system)
+
+
+def test_the_national_reports_harness_works(pg_server_url):
+    """Benchmark 4's harness on a few rows: it loads with COPY, builds the rollup, checks that the
+    rollup's numbers equal the raw GROUP BY's at every level (it raises if not) and times both."""
+    from bench import reports
+
+    out = reports.run(pg_server_url, n_establishments=200, n_inspections=2000, repeat=3, warmup=1, seed=1)
+    json.loads(json.dumps(out))
+    assert out["equal"] is True and out["rollup_rows"] > 0
+    assert set(out["levels"]) == {"country", "province", "district", "commune"}
+    assert all(level["ours"]["n"] == 3 and level["baseline"]["n"] == 3 for level in out["levels"].values())
