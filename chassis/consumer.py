@@ -94,7 +94,7 @@ class ConsumerRunner:
         try:
             event_type = event.event_type
             if event_type is not None:
-                event = dataclasses.replace(event, payload=event_type.schema().load(event.data))
+                event = dataclasses.replace(event, payload=event_type.contract.load(event.data))
         except ValidationError as exc:
             return self._dead_letter(message, PoisonEvent(f"payload breaks its contract: {exc.messages}"), event)
         return _Ready(message, event, handler)

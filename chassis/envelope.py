@@ -51,7 +51,7 @@ def build(
     event_id: str | None = None, time: datetime | None = None,
 ) -> tuple[str, bytes]:
     """Validate ``data`` against the contract and return ``(event id, structured JSON bytes)``."""
-    schema = event_type.schema()
+    schema = event_type.contract
     payload = schema.dump(data)
     errors = schema.validate(payload)
     if errors:

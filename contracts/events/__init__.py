@@ -9,6 +9,7 @@ consumer has moved.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from marshmallow import EXCLUDE, Schema
@@ -39,6 +40,11 @@ class EventType:
     @property
     def dataschema(self) -> str:
         return f"urn:lanhmanh:event:{self.name}:v{self.version}"
+
+    @functools.cached_property
+    def contract(self) -> Payload:
+        """The payload schema, made once: marshmallow schemas keep no state between calls."""
+        return self.schema()
 
 
 CATALOGUE: dict[str, EventType] = {}

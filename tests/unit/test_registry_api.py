@@ -728,6 +728,43 @@ def test_idempotency_keys_belong_to_each_user(client, token, admin):
     assert total(client, admin) == 2
 
 
+def claim_left_by_an_attempt(registry, principal: str, key: str, body: bytes, age_seconds: float) -> None:
+    """What a request still running (or killed) leaves behind: a claim without a response."""
+    import hashlib
+    from datetime import timedelta
+    from sqlalchemy import insert
+
+    fingerprint = hashlib.sha256(b"POST" + BASE.encode() + body).hexdigest()
+    with registry.engine.begin() as conn:
+        conn.execute(insert(registry.service.tables["idempotency_keys"]).values(
+            principal=principal, key=key, fingerprint=fingerprint, completed=False,
+            created_at=datetime.now(timezone.utc) - timedelta(seconds=age_seconds)))
+
+
+def test_a_retry_while_the_first_attempt_runs_is_409(client, token, registry):
+    body = json.dumps(details()).encode()
+    claim_left_by_an_attempt(registry, "officer-7", "k-busy", body, age_seconds=1)
+
+    response = client.post(BASE, data=body, content_type="application/json",
+                           headers={**token("admin", sub="officer-7"), "Idempotency-Key": "k-busy"})
+
+    assert response.status_code == 409 and response.headers["Retry-After"] == "1"
+    assert total(client, token("admin")) == 0
+
+
+def test_the_claim_of_an_attempt_that_died_is_taken_over(client, token, registry):
+    body = json.dumps(details()).encode()
+    claim_left_by_an_attempt(registry, "officer-7", "k-dead", body, age_seconds=600)
+    headers = {**token("admin", sub="officer-7"), "Idempotency-Key": "k-dead"}
+
+    first = client.post(BASE, data=body, content_type="application/json", headers=headers)
+    again = client.post(BASE, data=body, content_type="application/json", headers=headers)
+
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert total(client, token("admin")) == 1
+
+
 def test_idempotency_key_replays_a_rejected_request_without_storing(client, admin):
     headers = {**admin, "Idempotency-Key": "k-invalid"}
     body = details(commune_code="99999")
