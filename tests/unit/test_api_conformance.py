@@ -20,8 +20,10 @@ string (unknown fields in a JSON body are refused, and that is checked).
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -42,7 +44,9 @@ SENT = RequestCount()
 
 
 def _schema_of(name: str):
-    container = fuzz_container(name, Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-")))
+    tmp = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the databases outlive the module's tests, not the run
+    container = fuzz_container(name, tmp)
     return schemathesis.openapi.from_wsgi(f"/{name}/openapi.json", container.create_app())
 
 
