@@ -53,6 +53,26 @@ def main() -> None:
         rows.append(("1 event pipeline", f"{p['events_per_s']:.0f} ev/s ({p['applied']}/{p['events']})",
                      f"{b['events_per_s']:.0f} ev/s kafka-python", f"{p['ratio']:.3f}", ">= 0.5",
                      "yes" if p["ratio"] >= 0.5 else "NO"))
+    if "replay" in data:
+        r = data["replay"]
+        rows.append(("5 replay (rebuild reporting)", f"{r['events_per_s']:.0f} ev/s ({r['messages']} messages)",
+                     f"{r['baseline_events_per_s']:.0f} ev/s kafka-python", f"{r['ratio']:.3f}", "(none set)",
+                     "rebuilt == live" if r["equals_live"] else "rebuilt != live"))
+    writes = data.get("http_writes")
+    if writes:
+        b = writes["baseline"]
+        for label in ("establishments", "results"):
+            w = writes[label]
+            rows.append((f"2 HTTP writes: {label}", f"{w['requests_per_s']:.0f} req/s, p99 {w['p99_ms']:.0f} ms, "
+                         f"{w['errors']} errors", f"{b['requests_per_s']:.0f} req/s, p99 {b['p99_ms']:.0f} ms bare Flask",
+                         f"{w['throughput_ratio']:.2f} / p99 x{w['p99_ratio']:.2f}", ">= 0.7 / p99 <= x2",
+                         "yes" if w["met"] else "NO"))
+    memory = data.get("memory")
+    if memory:
+        for label, m in memory["under_load_peak"].items():
+            idle = memory["idle"].get(label, {}).get("total_mib", float("nan"))
+            rows.append((f"6 memory: {label}", f"idle {idle:.0f} MiB, peak under (2) {m['total_mib']:.0f} MiB",
+                         "-", "-", "recorded", "-"))
     for f in data.get("freshness", []):
         goal = "p95 < 1 s @ 200/s" if f["rate"] >= 200 else "(goal is @ 200/s)"
         met = ("yes" if f["p95_s"] < 1 else "NO") if f["rate"] >= 200 else "-"
