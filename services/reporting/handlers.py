@@ -154,19 +154,39 @@ INSPECTION_STATES = {inspection.INSPECTION_SCHEDULED.type: "scheduled", inspecti
                      inspection.INSPECTION_COMPLETED.type: "completed", inspection.INSPECTION_CANCELLED.type: "cancelled"}
 
 
-def on_inspection(uow, event: ReceivedEvent) -> None:
+def inspection_values(event: ReceivedEvent, current_state: str | None) -> dict:
+    """What an inspection event sets on its row, given the row's state so far."""
     d = event.data
     state = INSPECTION_STATES[event.type]
-    existing = uow.projections.row(p_inspections, {"id": d["inspection_id"]})
-    if existing is not None and existing.state == "completed" and state != "completed":
+    if current_state == "completed" and state != "completed":
         state = "completed"  # a late-arriving earlier step does not undo a completed inspection
     values = {"establishment_id": d["establishment_id"], "kind": d["kind"], "agency": d["agency"],
               "commune_code": d["commune_code"], "district_code": d["district_code"], "state": state}
     if event.type == inspection.INSPECTION_COMPLETED.type:
         values.update(conducted_on=_day(d["conducted_on"]), passed=d["passed"],
                       signs_of_prostitution=d["signs_of_prostitution"], fines_total_vnd=d["fines_total_vnd"])
-    uow.projections.upsert(p_inspections, {"id": d["inspection_id"]}, values)
+    return values
+
+
+def on_inspection(uow, event: ReceivedEvent) -> None:
+    key = {"id": event.data["inspection_id"]}
+    existing = uow.projections.row(p_inspections, key)
+    uow.projections.upsert(p_inspections, key, inspection_values(event, existing.state if existing else None))
     _project(uow, event)
+
+
+def on_inspections(uow, events: list[ReceivedEvent]) -> None:
+    """A run of inspection events at once (the consumer's batch handler): the rows `on_inspection`
+    leaves after each in turn, written in a few statements instead of a few per event."""
+    ids = [e.data["inspection_id"] for e in events]
+    state = {row.id: row.state for row in uow.projections.rows(p_inspections, ids)}
+    changes: dict[str, dict] = {}
+    for event in events:
+        values = inspection_values(event, state.get(event.data["inspection_id"]))
+        state[event.data["inspection_id"]] = values["state"]
+        changes.setdefault(event.data["inspection_id"], {}).update(values)
+    uow.projections.upsert_many(p_inspections, changes)
+    _project(uow, events[-1])
 
 
 # -- projections: cases, hotspots, tips ---------------------------------------------------------
@@ -264,9 +284,13 @@ TOPICS = [t for t in topics.ALL if t != topics.DEAD_LETTERS]
 LIVE_GROUP = "reporting-projections"
 
 
+#: Runs of these types are applied at once (same result as one by one; much faster in a replay).
+BATCH_HANDLERS = {t: on_inspections for t in INSPECTION_STATES}
+
+
 def projection_spec() -> ConsumerSpec:
     """The live consumer (bootstrap.py)."""
-    return ConsumerSpec(LIVE_GROUP, PROJECTION_HANDLERS, TOPICS)
+    return ConsumerSpec(LIVE_GROUP, PROJECTION_HANDLERS, TOPICS, BATCH_HANDLERS)
 
 
 def replay_group(generation: int, started: datetime) -> str:
@@ -278,7 +302,7 @@ def replay_group(generation: int, started: datetime) -> str:
 
 def replay_spec(group: str) -> ConsumerSpec:
     """A rebuild's consumer: a group never used before, so it reads every topic from its start."""
-    return ConsumerSpec(group, PROJECTION_HANDLERS, TOPICS)
+    return ConsumerSpec(group, PROJECTION_HANDLERS, TOPICS, BATCH_HANDLERS)
 
 
 def start_rebuild(uow: ReportingUnitOfWork, actor: Principal) -> str:

@@ -5,7 +5,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -108,9 +108,25 @@ class Projections:
         with self.rollup.tracking(table, key, values):
             return bool(self.session.execute(update(table).where(where).values(**values)).rowcount)
 
+    def upsert_many(self, table, changes: dict[str, dict]) -> None:
+        """`upsert` of many rows keyed by ``id`` (each id's values already merged in event order),
+        in one statement per shape of row: new rows inserted, existing ones updated."""
+        self._serialise()
+        with self.rollup.tracking_many(table, changes):
+            found = set(self.session.execute(select(table.c.id).where(table.c.id.in_(list(changes)))).scalars())
+            for shape, rows in _by_shape({k: v for k, v in changes.items() if k not in found}).items():
+                self.session.execute(insert(table), [{"id": k, **v} for k, v in rows])
+            for shape, rows in _by_shape({k: v for k, v in changes.items() if k in found}).items():
+                statement = (update(table).where(table.c.id == bindparam("_id"))
+                             .values({c: bindparam(c) for c in shape}))
+                self.session.execute(statement, [{"_id": k, **v} for k, v in rows])
+
     def recompute_rollup(self) -> int:
         """The rollup again from the projection rows (after a rebuild's replay)."""
         return rollup.recompute(self.session)
+
+    def rows(self, table, ids: list[str]) -> list:
+        return self.session.execute(select(table).where(table.c.id.in_(ids))).all()
 
     def row(self, table, key: dict):
         return self.session.execute(select(table).where(and_(*(table.c[k] == v for k, v in key.items())))).first()
@@ -134,6 +150,14 @@ class Projections:
             self.session.execute(delete(table))
         self.session.execute(update(projection_state).where(projection_state.c.id == 1).values(
             generation=generation, rebuilt_at=at, rebuilt_by=by, last_event_time=None, last_applied_at=None))
+
+
+def _by_shape(changes: dict[str, dict]) -> dict[tuple, list]:
+    """Rows grouped by the columns they set, for executemany (one column list per statement)."""
+    shapes: dict[tuple, list] = {}
+    for key, values in changes.items():
+        shapes.setdefault(tuple(sorted(values)), []).append((key, values))
+    return shapes
 
 
 class ReportingUnitOfWork(UnitOfWork):

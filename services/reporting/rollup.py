@@ -138,6 +138,39 @@ class Rollup:
             return
         self.add(difference(by_unit(after), by_unit(before)))
 
+    @contextmanager
+    def tracking_many(self, table, changes: dict[str, dict]):
+        """`tracking` around a write of many inspections at once: the difference between what all
+        their rows (and their establishments) contributed before and after."""
+        if table is not p_inspections:
+            raise ValueError("only inspections are written many at once")
+        ids = list(changes)
+        old = self._rows(p_inspections, ids)
+        establishments = {v.get("establishment_id") for v in changes.values()} - {None}
+        establishments |= {row.establishment_id for row in old}
+        before = self._inspections_and_establishments(old, establishments)
+        yield
+        after = self._inspections_and_establishments(self._rows(p_inspections, ids), establishments)
+        self.add(difference(by_unit(after), by_unit(before)))
+
+    def _rows(self, table, ids) -> list:
+        return self.session.execute(select(table).where(table.c.id.in_([str(i) for i in ids]))).all()
+
+    def _inspections_and_establishments(self, inspections: list, establishment_ids: set) -> Counter:
+        facts: Counter = Counter()
+        for row in inspections:
+            facts.update(inspection_facts(row))
+        i = p_inspections.c
+        months: dict[str, set[str]] = {}
+        query = (select(i.establishment_id, i.conducted_on).distinct()
+                 .where(i.establishment_id.in_([str(e) for e in establishment_ids]), i.state == COMPLETED,
+                        i.conducted_on.is_not(None)))
+        for establishment_id, day in self.session.execute(query):
+            months.setdefault(establishment_id, set()).add(month_of(day))
+        for row in self._rows(p_establishments, establishment_ids):
+            facts.update(establishment_facts(row, months.get(row.id, set())))
+        return facts
+
     def _row(self, table, row_id):
         return self.session.execute(select(table).where(table.c.id == str(row_id))).first()
 
