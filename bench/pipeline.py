@@ -3,16 +3,17 @@
     python -m bench.pipeline --pg URL --kafka HOST:PORT --out results.json [--only pipeline|freshness]
 
 1. Event pipeline: N ``inspection.inspection.completed`` events (one per inspection, over every
-   commune of Sơn La and two years of dates) written to the inspection service's outbox on
-   PostgreSQL (``Container.uow()`` + ``uow.publish``, batches of 100), published by the real `Relay`
-   to Kafka and applied by the reporting service's real live consumer (`ConsumerRunner` with the
-   projection handlers: the ``p_inspections`` row and the monthly rollup, inbox in the same
-   transaction) into reporting's own database. Writer, relay and consumer run at once on threads of
-   this process (as a `Worker` does); the figure is N divided by the time from the first outbox write
-   to the moment reporting's inbox holds all N.
+   commune of Sơn La and two years of dates) are written to the inspection service's outbox on
+   PostgreSQL first (``Container.uow()`` + ``uow.publish``, batches of 100; timed on its own), then
+   the real workers run as production runs them, each a process of its own: ``lanhmanh worker
+   reporting`` (its live consumer: the projection handlers write ``p_inspections`` and the monthly
+   rollup, inbox in the same transaction) and ``lanhmanh worker inspection`` (the outbox relay to
+   Kafka). The figure is N divided by the time from the first outbox row published to the last
+   inbox row written in reporting (both read from the databases).
    Baseline, same run, same broker: plain kafka-python producing the *same* messages (the payloads
-   read back from the outbox: same keys, sizes and headers) to a topic with the same partition
-   count, and a plain kafka-python consumer reading them, also at once on two threads.
+   read back from the outbox: same keys, sizes and headers; acks=all and idempotent, as the relay)
+   to a topic with the same partition count, and a plain kafka-python consumer in another process
+   reading them; from the first send to the last message received.
 5. Replay: then reporting is rebuilt from the start of the topics (`handlers.start_rebuild` + a
    fresh consumer group, as ``POST /reporting/v1/admin/rebuild`` does), events per second; the
    rebuilt projections must equal the live ones (checked: the count of inspections per commune).
@@ -28,6 +29,8 @@ import json
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -37,11 +40,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import requests
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from sqlalchemy import bindparam, create_engine, func, select, text
 
-from bench.system import create_database, drop_database, skip_history, start_system, stop_system
+from bench.system import (BIN, create_database, drop_database, skip_history, spawn, start_system, stop_processes,
+                          stop_system)
 from chassis.auth import ADMIN, Principal
 from chassis.config import Config
 from chassis.service import bootstrap, discover
@@ -103,12 +107,20 @@ class Containers:
         self.inspection.migrate()
         self.reporting.migrate()
         transport.ensure_topics(sorted({*self.inspection.topics(), *self.reporting.topics()}))
-        skip_history(kafka, self.prefix, ["reporting"])  # read this run's events, not the broker's history
+        skip_history(kafka, self.prefix, ["inspection", "reporting"])  # this run's events, not the broker's history
 
     def inbox_count(self, consumer: str) -> int:
         inbox = self.reporting.service.tables["inbox"]
         with self.reporting.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(inbox).where(inbox.c.consumer == consumer)).scalar_one()
+
+    def first_published_last_applied(self, consumer: str):
+        outbox, inbox = self.inspection.service.tables["outbox"], self.reporting.service.tables["inbox"]
+        with self.inspection.engine.connect() as conn:
+            first = conn.execute(select(func.min(outbox.c.published_at))).scalar_one()
+        with self.reporting.engine.connect() as conn:
+            last = conn.execute(select(func.max(inbox.c.applied_at)).where(inbox.c.consumer == consumer)).scalar_one()
+        return first, last
 
     def inspections_per_commune(self) -> dict[str, int]:
         with self.reporting.engine.connect() as conn:
@@ -122,51 +134,70 @@ class Containers:
 
 
 # --- 1. the event pipeline, and 5. the replay ---------------------------------------------------
-def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float) -> tuple[dict, dict, list]:
+def worker_env(system: Containers, kafka: str, workdir: Path) -> dict:
+    env = {**os.environ, "EVENT_TRANSPORT": "kafka", "KAFKA_BOOTSTRAP_SERVERS": kafka,
+           "KAFKA_PARTITIONS": str(PARTITIONS), "KAFKA_CONSUMER_GROUP_PREFIX": system.prefix, "LOG_LEVEL": "WARNING",
+           "LANHMANH_VAR_DIR": str(workdir), "INSPECTION_DATABASE_URL": system.inspection.config.database_url,
+           "REPORTING_DATABASE_URL": system.reporting.config.database_url}
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+def wait_for_group(kafka: str, group: str, timeout: float = 60) -> None:
+    """Until the consumer group has a member with partitions (the worker is reading)."""
+    admin = KafkaAdminClient(bootstrap_servers=kafka)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                described = admin.describe_groups([group])[group]
+                if described["group_state"] == "Stable" and described["members"]:
+                    return
+            except Exception:  # noqa: BLE001 - no coordinator until a member joins
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"consumer group {group} did not become stable in {timeout:.0f} s")
+    finally:
+        admin.close()
+
+
+def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float, workdir: Path) -> tuple[dict, dict, list]:
+    """The outbox filled first, then the real workers as production runs them: ``lanhmanh worker
+    inspection`` (the relay) and ``lanhmanh worker reporting`` (the projections), processes of their own."""
     system = Containers(pg, kafka, "pipeline")
+    workers = []
     try:
         communes, rng = son_la_communes(), random.Random(9)
         events = [completed_inspection(i, communes, rng) for i in range(n)]
-        relay = system.inspection.relay()
-        (live,) = system.reporting.consumer_runners()
-        stop = threading.Event()
-        threads = [threading.Thread(target=relay.run, args=(stop, system.inspection.config.relay_poll_interval),
-                                    daemon=True, name="relay"),
-                   threading.Thread(target=live.run, args=(stop,), daemon=True, name="consumer")]
-        written = {}
-
-        def write():
-            try:
-                for start in range(0, n, batch):
-                    with system.inspection.uow() as uow:
-                        for key, data in events[start:start + batch]:
-                            uow.publish(COMPLETED, key, data)
-                        uow.commit()
-            finally:
-                written["t"] = time.perf_counter()
-
         t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        writer = threading.Thread(target=write, name="writer")
-        writer.start()
+        for start in range(0, n, batch):
+            with system.inspection.uow() as uow:
+                for key, data in events[start:start + batch]:
+                    uow.publish(COMPLETED, key, data)
+                uow.commit()
+        write_s = time.perf_counter() - t0
+        env = worker_env(system, kafka, workdir)
+        workers.append(spawn([str(BIN / "lanhmanh"), "worker", "reporting"], env, workdir / "reporting-worker.log"))
+        from services.reporting.handlers import LIVE_GROUP
+
+        wait_for_group(kafka, system.prefix + LIVE_GROUP)
+        workers.append(spawn([str(BIN / "lanhmanh"), "worker", "inspection"], env, workdir / "inspection-worker.log"))
         deadline = time.monotonic() + timeout
-        while (done := system.inbox_count(live.spec.name)) < n and time.monotonic() < deadline:
-            if "t" in written and not writer.is_alive() and relay.backlog() == 0 and done == 0:
-                raise RuntimeError("the writer stopped and nothing reached reporting")
+        while (done := system.inbox_count(LIVE_GROUP)) < n and time.monotonic() < deadline:
+            if any(w.poll() is not None for w in workers):
+                raise RuntimeError(f"a worker exited; see {workdir}")
             time.sleep(0.2)
-        elapsed = time.perf_counter() - t0
-        stop.set()
-        writer.join()
-        for t in threads:
-            t.join(15)
+        stop_processes(workers)
+        first, last = system.first_published_last_applied(LIVE_GROUP)
+        elapsed = (last - first).total_seconds()
         live_counts = system.inspections_per_commune()
         result = {
             "events": n, "applied": done, "projected_inspections": sum(live_counts.values()),
-            "seconds": elapsed, "events_per_s": done / elapsed, "outbox_write_s": written["t"] - t0,
-            "outbox_write_events_per_s": n / (written["t"] - t0), "batch": batch,
+            "seconds": elapsed, "events_per_s": done / elapsed, "outbox_fill_s": write_s,
+            "outbox_fill_events_per_s": n / write_s, "batch": batch,
             "relay_batch_size": system.inspection.config.relay_batch_size,
             "consumer_batch_size": system.reporting.config.consumer_batch_size,
+            "clock": "first outbox row published -> last inbox row of reporting written (database times)",
         }
         outbox = system.inspection.service.tables["outbox"]
         with system.inspection.engine.connect() as conn:
@@ -175,6 +206,7 @@ def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float) -> tuple[d
         replayed = replay(system, live_counts, timeout)
         return result, replayed, [(m.message_key.encode(), m.payload.encode()) for m in messages]
     finally:
+        stop_processes(workers)
         system.close()
 
 
@@ -190,42 +222,36 @@ def replay(system: Containers, live_counts: dict[str, int], timeout: float) -> d
     elapsed = time.perf_counter() - t0
     rebuilt = system.inspections_per_commune()
     return {"messages": handled, "seconds": elapsed, "events_per_s": handled / elapsed,
-            "projected_inspections": sum(rebuilt.values()), "equals_live": rebuilt == live_counts}
+            "projected_inspections": sum(rebuilt.values()), "equals_live": rebuilt == live_counts,
+            "note": "reads every topic from its start: events of earlier runs on the same broker are replayed too"}
 
 
 def baseline(kafka: str, messages: list[tuple[bytes, bytes]], timeout: float) -> dict:
-    """Plain kafka-python: the same messages produced (acks=all, as the relay) and consumed, at once."""
+    """Plain kafka-python: the same messages produced (acks=all, idempotent, as the relay) by this
+    process and consumed by another (as the relay's and the consumer's workers are two processes)."""
     topic = f"bench.baseline.{uuid.uuid4().hex[:6]}"
     admin = KafkaAdminClient(bootstrap_servers=kafka)
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
     admin.close()
-    headers = [("content-type", b"application/cloudevents+json; charset=utf-8")]
-    consumer = KafkaConsumer(topic, bootstrap_servers=kafka, group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}",
-                             auto_offset_reset="earliest", enable_auto_commit=True)
-    consumer.poll(timeout_ms=1000)  # join the group before the clock starts (the pipeline's consumer has too)
-    producer = KafkaProducer(bootstrap_servers=kafka, acks="all", enable_idempotence=True, linger_ms=5)
-    got = {"n": 0}
     n = len(messages)
-
-    def consume():
-        deadline = time.monotonic() + timeout
-        while got["n"] < n and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=200, max_records=500).values():
-                got["n"] += len(records)
-
-    t0 = time.perf_counter()
-    reader = threading.Thread(target=consume)
-    reader.start()
+    reader = subprocess.Popen([sys.executable, "-m", "bench.plain_consumer", "--kafka", kafka, "--topic", topic,
+                               "--count", str(n), "--timeout", str(timeout)], stdout=subprocess.PIPE, text=True)
+    if reader.stdout.readline().strip() != "ready":
+        raise RuntimeError("the baseline consumer did not start")
+    headers = [("content-type", b"application/cloudevents+json; charset=utf-8")]
+    producer = KafkaProducer(bootstrap_servers=kafka, acks="all", enable_idempotence=True, linger_ms=5)
+    t0 = time.time()
     for key, value in messages:
         producer.send(topic, key=key, value=value, headers=headers)
     producer.flush()
-    t_produced = time.perf_counter()
-    reader.join()
-    elapsed = time.perf_counter() - t0
+    produce_s = time.time() - t0
     producer.close()
-    consumer.close()
-    return {"events": n, "consumed": got["n"], "seconds": elapsed, "events_per_s": got["n"] / elapsed,
-            "produce_s": t_produced - t0}
+    done = json.loads(reader.stdout.readline())
+    reader.wait(30)
+    elapsed = done["last"] - t0
+    return {"events": n, "consumed": done["consumed"], "seconds": elapsed,
+            "events_per_s": done["consumed"] / elapsed, "produce_s": produce_s,
+            "processes": "producer and consumer in two processes"}
 
 
 # --- 3. freshness: from a 201 to the establishment counted in reporting ----------------------------
@@ -325,7 +351,8 @@ def main() -> None:
     out: dict = {}
     if args.only in (None, "pipeline"):
         print(f"pipeline: {args.events} events inspection outbox -> Kafka -> reporting projections ...", flush=True)
-        result, replayed, messages = pipeline(args.pg, args.kafka, args.events, args.batch, timeout=1800)
+        with tempfile.TemporaryDirectory(prefix="lanhmanh-pipeline-") as workdir:
+            result, replayed, messages = pipeline(args.pg, args.kafka, args.events, args.batch, 1800, Path(workdir))
         print(f"  {result['events_per_s']:.0f} events/s ({result['applied']}/{args.events} applied)", flush=True)
         print(f"replay: {replayed['events_per_s']:.0f} events/s ({replayed['messages']} messages, "
               f"rebuilt == live: {replayed['equals_live']})", flush=True)

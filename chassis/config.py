@@ -44,7 +44,7 @@ class Config:
     jwt_issuer: str | None = None
     log_level: str = "INFO"
     relay_batch_size: int = 200
-    relay_poll_interval: float = 0.2
+    relay_poll_interval: float = 0.05  # seconds the relay waits after an empty or short pass
     relay_max_backoff: float = 30.0
     consumer_max_attempts: int = 5
     consumer_retry_backoff: float = 0.5
@@ -101,6 +101,7 @@ class Config:
             jwt_issuer=_env(env, service, "JWT_ISSUER"),
             log_level=_env(env, service, "LOG_LEVEL", "INFO"),
             relay_batch_size=int(_env(env, service, "RELAY_BATCH_SIZE", "200")),
+            relay_poll_interval=float(_env(env, service, "RELAY_POLL_INTERVAL", "0.05")),
             consumer_max_attempts=int(_env(env, service, "CONSUMER_MAX_ATTEMPTS", "5")),
             consumer_batch_size=int(_env(env, service, "CONSUMER_BATCH_SIZE", "500")),
             max_page_size=int(_env(env, service, "MAX_PAGE_SIZE", "200")),
