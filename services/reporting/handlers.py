@@ -121,17 +121,34 @@ def _project(uow, event: ReceivedEvent) -> None:
         PROJECTION_LAG.labels(LIVE_GROUP).set(max(0.0, (applied - event.time).total_seconds()))
 
 
-def on_establishment(uow, event: ReceivedEvent) -> None:
+def establishment_values(event: ReceivedEvent, known: bool) -> dict:
+    """What a registration or update sets on the establishment's row (a new row needs an opening day)."""
     d = event.data
     opened = _day(d.get("operating_since")) or _day(d.get("registered_at") or d.get("updated_at"))
     values = {"commune_code": d["commune_code"], "district_code": d["district_code"],
               "business_type": d["business_type"], "status": d["status"]}
     if opened:
         values["opened_on"] = opened
-    existing = uow.projections.row(p_establishments, {"id": d["establishment_id"]})
-    uow.projections.upsert(p_establishments, {"id": d["establishment_id"]},
-                           values if existing else {**values, "opened_on": opened or date.today()})
+    return values if known else {**values, "opened_on": opened or date.today()}
+
+
+def on_establishment(uow, event: ReceivedEvent) -> None:
+    key = {"id": event.data["establishment_id"]}
+    known = uow.projections.row(p_establishments, key) is not None
+    uow.projections.upsert(p_establishments, key, establishment_values(event, known))
     _project(uow, event)
+
+
+def on_establishments(uow, events: list[ReceivedEvent]) -> None:
+    """A run of registrations or updates at once (batch handler): what `on_establishment` leaves."""
+    known = {row.id for row in uow.projections.rows(p_establishments, [e.data["establishment_id"] for e in events])}
+    changes: dict[str, dict] = {}
+    for event in events:
+        key = event.data["establishment_id"]
+        changes.setdefault(key, {}).update(establishment_values(event, key in known))
+        known.add(key)
+    uow.projections.upsert_many(p_establishments, changes)
+    _project(uow, events[-1])
 
 
 def on_establishment_status(uow, event: ReceivedEvent) -> None:
@@ -285,7 +302,9 @@ LIVE_GROUP = "reporting-projections"
 
 
 #: Runs of these types are applied at once (same result as one by one; much faster in a replay).
-BATCH_HANDLERS = {t: on_inspections for t in INSPECTION_STATES}
+BATCH_HANDLERS = {**{t: on_inspections for t in INSPECTION_STATES},
+                  registry.ESTABLISHMENT_REGISTERED.type: on_establishments,
+                  registry.ESTABLISHMENT_UPDATED.type: on_establishments}
 
 
 def projection_spec() -> ConsumerSpec:

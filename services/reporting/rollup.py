@@ -140,17 +140,21 @@ class Rollup:
 
     @contextmanager
     def tracking_many(self, table, changes: dict[str, dict]):
-        """`tracking` around a write of many inspections at once: the difference between what all
-        their rows (and their establishments) contributed before and after."""
-        if table is not p_inspections:
-            raise ValueError("only inspections are written many at once")
+        """`tracking` around a write of many rows at once: the difference between what all of
+        them (and the establishments they concern) contributed before and after."""
         ids = list(changes)
-        old = self._rows(p_inspections, ids)
-        establishments = {v.get("establishment_id") for v in changes.values()} - {None}
-        establishments |= {row.establishment_id for row in old}
+        if table is p_inspections:
+            old = self._rows(p_inspections, ids)
+            establishments = {v.get("establishment_id") for v in changes.values()} - {None}
+            establishments |= {row.establishment_id for row in old}
+            inspections_after = lambda: self._rows(p_inspections, ids)  # noqa: E731
+        elif table is p_establishments:
+            old, establishments, inspections_after = [], set(ids), list
+        else:
+            raise ValueError(f"{table.name} is not written many at once")
         before = self._inspections_and_establishments(old, establishments)
         yield
-        after = self._inspections_and_establishments(self._rows(p_inspections, ids), establishments)
+        after = self._inspections_and_establishments(inspections_after(), establishments)
         self.add(difference(by_unit(after), by_unit(before)))
 
     def _rows(self, table, ids) -> list:

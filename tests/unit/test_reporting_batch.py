@@ -1,4 +1,4 @@
-"""The reporting consumer's batch handler (a run of inspection events written at once) leaves
+"""The reporting consumer's batch handlers (a run of inspection or establishment events written at once) leave
 exactly what the one-event handler leaves applied to each event in turn: the projection rows and
 the monthly rollup, on random sequences with duplicates, corrections and events out of order."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from chassis.service import bootstrap
 from services.reporting import handlers
-from services.reporting.tables import p_inspections
+from services.reporting.tables import p_establishments, p_inspections
 from tests.conftest import make_config
 from tests.unit.test_reporting_rollup import random_events, rollup_rows
 
@@ -52,9 +52,9 @@ def apply_in_runs(container, events) -> int:
     return batched
 
 
-def inspections(container) -> list:
+def rows(container, table) -> list:
     with container.engine.connect() as conn:
-        return conn.execute(select(p_inspections).order_by(p_inspections.c.id)).all()
+        return conn.execute(select(table).order_by(table.c.id)).all()
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -66,7 +66,8 @@ def test_a_run_applied_at_once_leaves_what_one_by_one_leaves(two_reportings, see
     one_by_one, in_runs = two_reportings
     apply_one_by_one(one_by_one, events)
     assert apply_in_runs(in_runs, events) > 10  # the batch handler did apply runs
-    assert inspections(in_runs) == inspections(one_by_one)
+    for table in (p_inspections, p_establishments):
+        assert rows(in_runs, table) == rows(one_by_one, table)
     with one_by_one.session_factory() as a, in_runs.session_factory() as b:
         assert rollup_rows(b) == rollup_rows(a)
         assert rollup_rows(a)  # not trivially equal
