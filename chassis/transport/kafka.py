@@ -178,7 +178,8 @@ class _Consumer:
         self._consumer.seek(TopicPartition(message.topic, message.partition), message.offset)
 
     def lag(self) -> int | None:
-        if self._client is None:
+        """Messages behind the end of the assigned partitions; None while nothing is assigned yet."""
+        if self._client is None or not self._consumer.assignment():
             return None
         total = 0
         for tp in self._consumer.assignment():

@@ -347,7 +347,8 @@ def finish_rebuild(uow: ReportingUnitOfWork) -> int:
 
 def replay(runner, timeout: float = 120.0, quiet: float = 10.0) -> int:
     """Run a fresh consumer (a new group: it reads from the start of the topics) until it has
-    caught up with the end of every partition; return how many messages it handled."""
+    caught up with the end of every partition (or, if it never gets partitions, ``quiet`` seconds);
+    return how many messages it handled."""
     handled, started, last_seen = 0, time.monotonic(), time.monotonic()
     while time.monotonic() - started < timeout:
         got = runner.run_once(timeout=0.5, max_records=500)
@@ -355,8 +356,8 @@ def replay(runner, timeout: float = 120.0, quiet: float = 10.0) -> int:
         if got:
             last_seen = time.monotonic()
             continue
-        lag = runner.consumer.lag()
-        if lag == 0 and (handled or time.monotonic() - last_seen >= quiet):
+        lag = runner.consumer.lag()  # None until the group has its partitions
+        if lag == 0 or (lag is None and time.monotonic() - last_seen >= quiet):
             break
     runner.consumer.close()
     return handled
