@@ -40,9 +40,14 @@ def main() -> None:
                            "owner_name": "Lò Văn Thành", "address": f"Số {i}, Tổ 3",
                            "commune_code": COMMUNES[i % len(COMMUNES)]}, ensure_ascii=False).encode()
         try:
-            if not hasattr(local, "conn"):
+            try:
+                if not hasattr(local, "conn"):
+                    local.conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                local.conn.request("POST", target.path, body, headers)
+            except (BrokenPipeError, ConnectionResetError):
+                # the server had closed this idle keep-alive connection: the request never left; again
                 local.conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-            local.conn.request("POST", target.path, body, headers)
+                local.conn.request("POST", target.path, body, headers)
             response = local.conn.getresponse()
             data = response.read()
             at = time.time()
