@@ -201,11 +201,11 @@ class Rollup:
         else:
             from sqlalchemy.dialects.sqlite import insert as upsert
         rows = [{"unit_code": u, "month": m, "measure": s, "value": v} for (u, m, s), v in sorted(delta.items())]
-        statement = upsert(r_monthly).values(rows)
+        statement = upsert(r_monthly)
         statement = statement.on_conflict_do_update(
             index_elements=[r_monthly.c.unit_code, r_monthly.c.month, r_monthly.c.measure],
             set_={"value": r_monthly.c.value + statement.excluded.value})
-        self.session.execute(statement)
+        self.session.execute(statement, rows)  # executemany: one compiled statement, rows in key order
         emptied = [k for k, v in delta.items() if v < 0]
         if emptied:  # a count back at zero leaves no row, as a recomputation would
             r = r_monthly.c
