@@ -37,6 +37,7 @@ import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.system import create_database, drop_database
 from chassis.config import Config
 from chassis.service import bootstrap, discover
 from contracts.refdata import units
@@ -53,19 +54,7 @@ BUSINESS_TYPES = ("karaoke", "massage", "accommodation", "bar", "sauna")
 
 # --- database -----------------------------------------------------------------------------------
 def new_database(server_url: str, label: str) -> str:
-    name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(server_url: str, db_url: str) -> None:
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(db_url).database}" WITH (FORCE)'))
-    admin.dispose()
+    return create_database(server_url, f"bench_{label}_{uuid.uuid4().hex[:8]}")
 
 
 def libpq(url: str) -> str:
@@ -293,7 +282,7 @@ def run(pg: str, n_establishments: int, n_inspections: int, repeat: int, warmup:
         finally:
             container.dispose()
             if not keep:
-                drop_database(pg, db_url)
+                drop_database(pg, make_url(db_url).database)
 
 
 def main() -> None:
