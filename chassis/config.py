@@ -43,12 +43,12 @@ class Config:
     jwt_audience: str = "lanhmanh"
     jwt_issuer: str | None = None
     log_level: str = "INFO"
-    relay_batch_size: int = 200
+    relay_batch_size: int = 1000
     relay_poll_interval: float = 0.05  # seconds the relay waits after an empty or short pass
     relay_max_backoff: float = 30.0
     consumer_max_attempts: int = 5
     consumer_retry_backoff: float = 0.5
-    consumer_batch_size: int = 500  # events applied per transaction (at most one poll's)
+    consumer_batch_size: int = 1000  # events applied per transaction (at most one poll's)
     max_page_size: int = 200
     max_body_bytes: int = 1_000_000
     provinces: tuple[str, ...] = ("14",)  # GSO province codes this deployment serves (14 = Sơn La)
@@ -100,10 +100,10 @@ class Config:
             jwt_audience=_env(env, service, "JWT_AUDIENCE", "lanhmanh"),
             jwt_issuer=_env(env, service, "JWT_ISSUER"),
             log_level=_env(env, service, "LOG_LEVEL", "INFO"),
-            relay_batch_size=int(_env(env, service, "RELAY_BATCH_SIZE", "200")),
+            relay_batch_size=int(_env(env, service, "RELAY_BATCH_SIZE", "1000")),
             relay_poll_interval=float(_env(env, service, "RELAY_POLL_INTERVAL", "0.05")),
             consumer_max_attempts=int(_env(env, service, "CONSUMER_MAX_ATTEMPTS", "5")),
-            consumer_batch_size=int(_env(env, service, "CONSUMER_BATCH_SIZE", "500")),
+            consumer_batch_size=int(_env(env, service, "CONSUMER_BATCH_SIZE", "1000")),
             max_page_size=int(_env(env, service, "MAX_PAGE_SIZE", "200")),
             consumer_group_prefix=_env(env, None, "KAFKA_CONSUMER_GROUP_PREFIX", ""),
             provinces=tuple(p.strip() for p in _env(env, None, "LANHMANH_PROVINCES", "14").split(",") if p.strip()),

@@ -80,7 +80,7 @@ class _Ready:
 class ConsumerRunner:
     def __init__(self, service: str, spec: ConsumerSpec, inbox_table, uow_factory, consumer: Consumer,
                  dead_letters: Producer, max_attempts: int = 5, retry_backoff: float = 0.5,
-                 batch_size: int = 500):
+                 batch_size: int = 1000):
         self.service = service
         self.spec = spec
         self.inbox = inbox_table

@@ -57,7 +57,7 @@ class Outbox:
 
 class Relay:
     def __init__(self, service: str, table, session_factory: sessionmaker, producer: Producer,
-                 batch_size: int = 200, max_backoff: float = 30.0, send_timeout: float = 30.0):
+                 batch_size: int = 1000, max_backoff: float = 30.0, send_timeout: float = 30.0):
         self.service = service
         self.table = table
         self.session_factory = session_factory
