@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from chassis.auth import Authenticator
 from tests.conftest import TEST_SECRET, require_env
-from tests.support.infra import free_port
+from tests.support.infra import free_port, stop_process_groups
 
 BIN = Path(sys.executable).parent
 TOPIC = "lanhmanh.registry.establishments"
@@ -95,18 +94,6 @@ def _wait_ready(url: str, processes: list[subprocess.Popen], logs: list[Path], t
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{url} not ready after {timeout}s\n" + "\n".join(l.read_text()[-3000:] for l in logs))
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for p in processes:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    for p in processes:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(5)
 
 
 def _embedded(tmp: Path) -> System:
@@ -197,7 +184,7 @@ def system(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(request.param)
     system = _embedded(tmp) if request.param == "embedded" else _distributed(tmp)
     yield system
-    _stop(system.processes)
+    stop_process_groups(system.processes)
     cleanup = getattr(system, "_cleanup", None)
     if cleanup:
         cleanup()

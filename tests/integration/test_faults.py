@@ -23,7 +23,7 @@ from tests.conftest import TEST_SECRET, make_config
 
 from tests.integration.conftest import wait_until
 from tests.support import probe as probe_module
-from tests.support.infra import PrivateBroker, PrivateDatabase, free_port
+from tests.support.infra import PrivateBroker, PrivateDatabase, free_port, stop_process_groups
 from tests.support.probe import applied_rows
 
 pytestmark = pytest.mark.infra
@@ -91,14 +91,7 @@ def test_writes_acknowledged_during_a_30_second_broker_outage_reach_the_consumer
         consuming.join(15)
         probe.dispose()
     finally:
-        for p in processes:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in processes:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_process_groups(processes)
         broker.stop()
 
 def _ok(url: str) -> bool:

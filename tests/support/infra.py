@@ -3,6 +3,7 @@ without disturbing the shared ones that `make test` started."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -16,45 +17,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class PrivateBroker:
+class _Scripted:
+    """A server run by one of the project's scripts (start | stop | resume), with its own ports."""
+
+    script: str
+    env: dict
+
+    def _run(self, command: str) -> None:
+        subprocess.run(["bash", str(ROOT / self.script), command], env=self.env, check=True,
+                       capture_output=True, timeout=120)
+
+    def start(self):
+        self._run("start")
+
+    def stop(self):
+        self._run("stop")
+
+    def resume(self):
+        self._run("resume")
+
+
+class PrivateBroker(_Scripted):
     """A broker of this test's own, so that stopping it disturbs no other test."""
+
+    script = "deploy/kafka/broker.sh"
 
     def __init__(self, tmp: Path):
         self.env = {**os.environ, "KAFKA_PORT": str(free_port()), "KAFKA_CONTROLLER_PORT": str(free_port()),
                     "LANHMANH_KAFKA_DIR": str(tmp / "kafka")}
         self.bootstrap = f"127.0.0.1:{self.env['KAFKA_PORT']}"
 
-    def _run(self, command: str) -> None:
-        subprocess.run(["bash", str(ROOT / "deploy/kafka/broker.sh"), command], env=self.env, check=True,
-                       capture_output=True, timeout=120)
 
-    def start(self):
-        self._run("start")
-
-    def stop(self):
-        self._run("stop")
-
-    def resume(self):
-        self._run("resume")
-
-
-class PrivateDatabase:
+class PrivateDatabase(_Scripted):
     """A PostgreSQL cluster of this test's own, to stop and start again."""
+
+    script = "deploy/scripts/postgres.sh"
 
     def __init__(self):
         port = free_port()
         self.env = {**os.environ, "PGPORT": str(port), "LANHMANH_PG_DIR": f"/tmp/lanhmanh-pg-fault-{port}"}
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
 
-    def _run(self, command: str) -> None:
-        subprocess.run(["bash", str(ROOT / "deploy/scripts/postgres.sh"), command], env=self.env, check=True,
-                       capture_output=True, timeout=120)
 
-    def start(self):
-        self._run("start")
-
-    def stop(self):
-        self._run("stop")
-
-    def resume(self):
-        self._run("resume")
+def stop_process_groups(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each process's group (a gunicorn master and its workers), wait, SIGKILL what is left."""
+    for p in processes:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in processes:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
