@@ -120,28 +120,17 @@ class Rollup:
         """Around a write of ``table`` at ``key``: what its rows contributed before and after
         goes into the rollup as a difference. Other tables pass through. The caller holds the
         projections' lock (`serialise`): no other transaction writes in between."""
-        if table is p_inspections:
-            inspection_id = key["id"]
-            establishments = {values.get("establishment_id")} - {None}
-            old = self._row(p_inspections, inspection_id)
-            if old is not None:
-                establishments.add(old.establishment_id)
-            before = inspection_facts(old) + self._establishments(establishments)
-            yield
-            after = inspection_facts(self._row(p_inspections, inspection_id)) + self._establishments(establishments)
-        elif table is p_establishments:
-            before = self._establishments({key["id"]})
-            yield
-            after = self._establishments({key["id"]})
+        if table is p_inspections or table is p_establishments:
+            with self.tracking_many(table, {key["id"]: values}):
+                yield
         else:
             yield
-            return
-        self.add(difference(by_unit(after), by_unit(before)))
 
     @contextmanager
     def tracking_many(self, table, changes: dict[str, dict]):
-        """`tracking` around a write of many rows at once: the difference between what all of
-        them (and the establishments they concern) contributed before and after."""
+        """Around a write of many rows of ``table`` (id -> values): the difference between what
+        all of them (and the establishments they concern) contributed before and after, in a
+        few queries whatever their number."""
         ids = list(changes)
         if table is p_inspections:
             old = self._rows(p_inspections, ids)
@@ -174,23 +163,6 @@ class Rollup:
         for row in self._rows(p_establishments, establishment_ids):
             facts.update(establishment_facts(row, months.get(row.id, set())))
         return facts
-
-    def _row(self, table, row_id):
-        return self.session.execute(select(table).where(table.c.id == str(row_id))).first()
-
-    def _establishments(self, establishment_ids: set) -> Counter:
-        facts: Counter = Counter()
-        for establishment_id in establishment_ids:
-            row = self._row(p_establishments, establishment_id)
-            if row is not None:
-                facts += establishment_facts(row, self._inspected_months(row.id))
-        return facts
-
-    def _inspected_months(self, establishment_id: str) -> set[str]:
-        i = p_inspections.c
-        query = (select(i.conducted_on).distinct()
-                 .where(i.establishment_id == establishment_id, i.state == COMPLETED, i.conducted_on.is_not(None)))
-        return {month_of(day) for (day,) in self.session.execute(query)}
 
     def add(self, delta: dict[Key, int]) -> None:
         """Add ``delta`` to the rollup's rows (created at zero when missing), in key order."""
