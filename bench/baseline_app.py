@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from flask import Flask, jsonify, request
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, create_engine, func, insert
@@ -54,22 +53,11 @@ def create_tables(database_url: str) -> None:
 
 
 def serve(database_url: str, bind: str, workers: int) -> None:
-    """gunicorn with the options of ``lanhmanh serve`` (chassis/cli.py ``serve``)."""
-    from gunicorn.app.base import BaseApplication
+    """gunicorn as ``lanhmanh serve`` runs it (the same function, the same worker and thread counts)."""
+    from chassis.cli import serve_under_gunicorn
 
-    options = {"bind": bind, "workers": workers, "threads": 4, "accesslog": None}
-
-    class Application(BaseApplication):
-        def load_config(self):
-            for key, value in options.items():
-                if value is not None:
-                    self.cfg.set(key, value)
-
-        def load(self):
-            return create_app(database_url)
-
-    sys.argv = sys.argv[:1]
-    Application().run()
+    serve_under_gunicorn(lambda: create_app(database_url),
+                         {"bind": bind, "workers": workers, "threads": 4, "accesslog": None})
 
 
 def main() -> None:

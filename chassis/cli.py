@@ -197,7 +197,7 @@ def serve(service, bind, workers):
         atexit.register(lambda: os.getpid() == master and shutil.rmtree(metrics_dir, ignore_errors=True))
     (container,) = _containers((service,))
     bind = bind or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
-    _gunicorn(container.create_app, {"bind": bind, "workers": workers, "threads": 4,
+    serve_under_gunicorn(container.create_app, {"bind": bind, "workers": workers, "threads": 4,
                                      "child_exit": _mark_dead, "accesslog": None})
 
 
@@ -246,13 +246,14 @@ def run(host, port, no_demo):
         if "worker" in state:
             state["worker"].stop()
 
-    _gunicorn(lambda: build_wsgi(containers), {
+    serve_under_gunicorn(lambda: build_wsgi(containers), {
         "bind": f"{host}:{port}", "workers": 1, "threads": 8, "post_worker_init": post_worker_init,
         "worker_exit": worker_exit, "graceful_timeout": 10, "accesslog": None,
     })
 
 
-def _gunicorn(app_factory, options: dict) -> None:
+def serve_under_gunicorn(app_factory, options: dict) -> None:
+    """Run ``app_factory()`` (called in each worker, after the fork) under gunicorn with ``options``."""
     from gunicorn.app.base import BaseApplication
 
     class Application(BaseApplication):
