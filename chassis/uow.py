@@ -20,13 +20,22 @@ The unit of work is re-entrant: the consumer runner opens it (to write the inbox
 hands it to an event handler that opens it again; the inner block joins the outer
 transaction and its `commit` only flushes, so the handler's effect and the inbox row
 commit together, when the runner commits.
+
+In the same way a unit of work made while a request transaction is open (`REQUEST_TRANSACTION`:
+a POST with an ``Idempotency-Key``, see chassis/idempotency.py) joins it: the claim of the key,
+the change, its events and the stored answer commit together, after the view has answered.
 """
 from __future__ import annotations
+
+from contextvars import ContextVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from chassis.outbox import Outbox
 from contracts.events import EventType
+
+#: The session of the request being served, when its writes must commit as one transaction.
+REQUEST_TRANSACTION: ContextVar[Session | None] = ContextVar("lanhmanh_request_transaction", default=None)
 
 
 class UnitOfWork:
@@ -36,6 +45,11 @@ class UnitOfWork:
         self.session_factory = session_factory
         self.outbox = outbox
         self._depth = 0
+        surrounding = REQUEST_TRANSACTION.get()
+        if surrounding is not None:  # opened by the request: its blocks only flush, the request commits
+            self.session = surrounding
+            self._depth = 1
+            self._start()
 
     def __enter__(self):
         if self._depth == 0:
@@ -59,8 +73,9 @@ class UnitOfWork:
 
     def commit(self) -> None:
         """Commit the transaction; inside an outer block (an event handler run by the consumer
-        runner), only flush: the outermost block commits, so a batch of events and their inbox
-        rows commit together or not at all."""
+        runner, or a request transaction), only flush: the outermost block commits, so a batch
+        of events and their inbox rows (or a request's change and its stored answer) commit
+        together or not at all."""
         if self._depth > 1:
             self.session.flush()
             return

@@ -111,8 +111,7 @@ def create_app(c) -> Flask:
 
     @app.teardown_request
     def release_claim(exc):
-        if exc is not None:
-            idempotency.release()
+        idempotency.release()  # a request transaction the answer did not end (an exception) rolls back
 
     app.register_error_handler(AuthError, lambda e: errors.problem_response(
         401, str(e), headers={"WWW-Authenticate": 'Bearer realm="lanhmanh"'}))

@@ -71,6 +71,22 @@ def test_a_retried_post_with_the_same_idempotency_key_creates_one_record(system)
     assert len(listed.json()) == 1
 
 
+def test_the_same_post_sent_at_once_several_times_records_once_and_answers_each_alike(system):
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = system.headers("police", **{"Idempotency-Key": uuid.uuid4().hex})
+    body = new_establishment()
+    # A client that lost its connection and retried at once, several times: the attempts overlap.
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: requests.post(system.url(BASE), json=body, headers=headers, timeout=30),
+                                  range(8)))
+    assert [r.status_code for r in responses] == [201] * 8
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") != "true" for r in responses) == 1
+    listed = requests.get(system.url(BASE), params={"q": body["name"]}, headers=headers, timeout=10)
+    assert len(listed.json()) == 1
+
+
 def test_a_stale_write_is_refused_with_412(system):
     headers = system.headers("admin")
     created = requests.post(system.url(BASE), json=new_establishment(), headers=headers, timeout=10).json()

@@ -729,7 +729,8 @@ def test_idempotency_keys_belong_to_each_user(client, token, admin):
 
 
 def claim_left_by_an_attempt(registry, principal: str, key: str, body: bytes, age_seconds: float) -> None:
-    """What a request still running (or killed) leaves behind: a claim without a response."""
+    """What a request of an earlier version (claims committed before the view) left behind while
+    running, or when killed: a claim without a response."""
     import hashlib
     from datetime import timedelta
     from sqlalchemy import insert
@@ -741,7 +742,7 @@ def claim_left_by_an_attempt(registry, principal: str, key: str, body: bytes, ag
             created_at=datetime.now(timezone.utc) - timedelta(seconds=age_seconds)))
 
 
-def test_a_retry_while_the_first_attempt_runs_is_409(client, token, registry):
+def test_an_earlier_versions_claim_of_a_running_attempt_is_409(client, token, registry):
     body = json.dumps(details()).encode()
     claim_left_by_an_attempt(registry, "officer-7", "k-busy", body, age_seconds=1)
 
@@ -752,7 +753,7 @@ def test_a_retry_while_the_first_attempt_runs_is_409(client, token, registry):
     assert total(client, token("admin")) == 0
 
 
-def test_the_claim_of_an_attempt_that_died_is_taken_over(client, token, registry):
+def test_an_earlier_versions_claim_of_an_attempt_that_died_is_taken_over(client, token, registry):
     body = json.dumps(details()).encode()
     claim_left_by_an_attempt(registry, "officer-7", "k-dead", body, age_seconds=600)
     headers = {**token("admin", sub="officer-7"), "Idempotency-Key": "k-dead"}
@@ -763,6 +764,75 @@ def test_the_claim_of_an_attempt_that_died_is_taken_over(client, token, registry
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert total(client, token("admin")) == 1
+
+
+def test_a_retry_while_the_first_attempt_runs_waits_for_it_and_replays_its_answer(client, token, registry):
+    import threading
+
+    from sqlalchemy import insert
+
+    body = json.dumps(details()).encode()
+    answer = {"id": "first-attempt"}
+    fingerprint = __import__("hashlib").sha256(b"POST" + BASE.encode() + body).hexdigest()
+    first = registry.engine.connect()  # the first attempt's transaction, not yet committed
+    first.begin()
+    first.execute(insert(registry.service.tables["idempotency_keys"]).values(
+        principal="officer-7", key="k-running", fingerprint=fingerprint, completed=True, status_code=201,
+        headers=json.dumps({"Content-Type": "application/json"}), body=json.dumps(answer),
+        created_at=datetime.now(timezone.utc)))
+    answered = []
+    retry = threading.Thread(target=lambda: answered.append(client.post(
+        BASE, data=body, content_type="application/json",
+        headers={**token("admin", sub="officer-7"), "Idempotency-Key": "k-running"})))
+    retry.start()
+    retry.join(0.5)
+    assert retry.is_alive(), "the retry answered while the first attempt was still running"
+    first.commit()
+    first.close()
+    retry.join(30)
+
+    assert answered[0].status_code == 201 and answered[0].get_json() == answer
+    assert answered[0].headers["Idempotent-Replayed"] == "true"
+    assert total(client, token("admin")) == 0
+
+
+def test_an_attempt_that_fails_after_its_change_leaves_nothing_and_its_retry_records_once(
+        client, admin, registry, monkeypatch):
+    from services.registry.resources.establishments import schemas
+
+    headers = {**admin, "Idempotency-Key": "k-crash"}
+    real_dump = schemas.EstablishmentSchema.dump
+    monkeypatch.setattr(schemas.EstablishmentSchema, "dump", lambda *a, **k: 1 / 0)  # the answer fails
+
+    failed = client.post(BASE, json=details(), headers=headers)
+
+    assert failed.status_code == 500
+    monkeypatch.setattr(schemas.EstablishmentSchema, "dump", real_dump)
+    assert total(client, admin) == 0 and outbox_types(registry) == []
+    retried = client.post(BASE, json=details(), headers=headers)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert total(client, admin) == 1
+    assert outbox_types(registry) == [events.ESTABLISHMENT_REGISTERED.type]
+
+
+def test_when_the_answer_cannot_be_stored_nothing_is_recorded(client, admin, registry):
+    import sqlite3
+
+    from sqlalchemy import event
+
+    def refuse(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE idempotency_keys"):
+            raise sqlite3.OperationalError("disk I/O error")
+
+    event.listen(registry.engine, "before_cursor_execute", refuse)
+    try:
+        response = client.post(BASE, json=details(), headers={**admin, "Idempotency-Key": "k-lost"})
+    finally:
+        event.remove(registry.engine, "before_cursor_execute", refuse)
+
+    assert_problem(response, 503)
+    assert total(client, admin) == 0 and outbox_types(registry) == []
+    assert client.post(BASE, json=details(), headers={**admin, "Idempotency-Key": "k-lost"}).status_code == 201
 
 
 def test_idempotency_key_replays_a_rejected_request_without_storing(client, admin):

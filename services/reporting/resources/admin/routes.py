@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from chassis.api import Blueprint
 from chassis.auth import ADMIN, current_principal, roles_required
+from chassis.idempotency import commits_as_it_goes
 from chassis.web import container
 from services.reporting import handlers, views
 from services.reporting.resources.admin.schemas import ProjectionSchema, RebuildSchema
@@ -30,6 +31,7 @@ class Projection(MethodView):
 class Rebuild(MethodView):
     @roles_required(ADMIN)
     @blp.response(200, RebuildSchema)
+    @commits_as_it_goes  # the replay commits batch by batch; a repeated rebuild rebuilds again, harmlessly
     def post(self):
         """Empty the projections and replay every topic from its start, under a new consumer group
         (reporting-projections-g<N>-<time>); answers when the replay has caught up"""
