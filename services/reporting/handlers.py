@@ -141,13 +141,14 @@ def on_establishment(uow, event: ReceivedEvent) -> None:
 
 def on_establishments(uow, events: list[ReceivedEvent]) -> None:
     """A run of registrations or updates at once (batch handler): what `on_establishment` leaves."""
-    known = {row.id for row in uow.projections.rows(p_establishments, [e.data["establishment_id"] for e in events])}
+    existing = uow.projections.rows(p_establishments, [e.data["establishment_id"] for e in events])
+    known = {row.id for row in existing}
     changes: dict[str, dict] = {}
     for event in events:
         key = event.data["establishment_id"]
         changes.setdefault(key, {}).update(establishment_values(event, key in known))
         known.add(key)
-    uow.projections.upsert_many(p_establishments, changes)
+    uow.projections.upsert_many(p_establishments, changes, existing)
     _project(uow, events[-1])
 
 
@@ -196,13 +197,14 @@ def on_inspections(uow, events: list[ReceivedEvent]) -> None:
     """A run of inspection events at once (the consumer's batch handler): the rows `on_inspection`
     leaves after each in turn, written in a few statements instead of a few per event."""
     ids = [e.data["inspection_id"] for e in events]
-    state = {row.id: row.state for row in uow.projections.rows(p_inspections, ids)}
+    existing = uow.projections.rows(p_inspections, ids)
+    state = {row.id: row.state for row in existing}
     changes: dict[str, dict] = {}
     for event in events:
         values = inspection_values(event, state.get(event.data["inspection_id"]))
         state[event.data["inspection_id"]] = values["state"]
         changes.setdefault(event.data["inspection_id"], {}).update(values)
-    uow.projections.upsert_many(p_inspections, changes)
+    uow.projections.upsert_many(p_inspections, changes, existing)
     _project(uow, events[-1])
 
 

@@ -108,12 +108,14 @@ class Projections:
         with self.rollup.tracking(table, key, values):
             return bool(self.session.execute(update(table).where(where).values(**values)).rowcount)
 
-    def upsert_many(self, table, changes: dict[str, dict]) -> None:
+    def upsert_many(self, table, changes: dict[str, dict], existing: list | None = None) -> None:
         """`upsert` of many rows keyed by ``id`` (each id's values already merged in event order),
-        in one statement per shape of row: new rows inserted, existing ones updated."""
-        self._serialise()
-        with self.rollup.tracking_many(table, changes):
-            found = set(self.session.execute(select(table.c.id).where(table.c.id.in_(list(changes)))).scalars())
+        in one statement per shape of row: new rows inserted, existing ones updated. ``existing``:
+        the rows of these ids as `rows` read them in this transaction (read here if not given)."""
+        if existing is None:
+            existing = self.rows(table, list(changes))
+        with self.rollup.tracking_many(table, changes, existing):
+            found = {row.id for row in existing}
             for shape, rows in _by_shape({k: v for k, v in changes.items() if k not in found}).items():
                 self.session.execute(insert(table), [{"id": k, **v} for k, v in rows])
             for shape, rows in _by_shape({k: v for k, v in changes.items() if k in found}).items():
@@ -126,6 +128,9 @@ class Projections:
         return rollup.recompute(self.session)
 
     def rows(self, table, ids: list[str]) -> list:
+        """The rows of these ids, read for a write to come: under the projections' lock, so that
+        they are still the rows when the write (and its rollup difference) is made."""
+        self._serialise()
         return self.session.execute(select(table).where(table.c.id.in_(ids))).all()
 
     def row(self, table, key: dict):

@@ -121,35 +121,40 @@ class Rollup:
         goes into the rollup as a difference. Other tables pass through. The caller holds the
         projections' lock (`serialise`): no other transaction writes in between."""
         if table is p_inspections or table is p_establishments:
-            with self.tracking_many(table, {key["id"]: values}):
+            with self.tracking_many(table, {key["id"]: values}, self._rows(table, [key["id"]])):
                 yield
         else:
             yield
 
     @contextmanager
-    def tracking_many(self, table, changes: dict[str, dict]):
-        """Around a write of many rows of ``table`` (id -> values): the difference between what
-        all of them (and the establishments they concern) contributed before and after, in a
-        few queries whatever their number."""
+    def tracking_many(self, table, changes: dict[str, dict], existing: list):
+        """Around a write of many rows of ``table`` (id -> values; ``existing``: their rows before
+        it, read under the projections' lock): the difference between what all of them (and the
+        establishments they concern) contributed before and after, in a few queries whatever
+        their number."""
         ids = list(changes)
         if table is p_inspections:
-            old = self._rows(p_inspections, ids)
-            establishments = {v.get("establishment_id") for v in changes.values()} - {None}
-            establishments |= {row.establishment_id for row in old}
-            inspections_after = lambda: self._rows(p_inspections, ids)  # noqa: E731
+            establishments = {v.get("establishment_id") for v in changes.values()}
+            establishments = (establishments | {row.establishment_id for row in existing}) - {None}
+            # a write of inspections leaves the establishments' rows as they were: read once
+            establishment_rows = self._rows(p_establishments, establishments)
+            before = self._facts(existing, establishments, establishment_rows)
+            yield
+            after = self._facts(self._rows(p_inspections, ids), establishments, establishment_rows)
         elif table is p_establishments:
-            old, establishments, inspections_after = [], set(ids), list
+            before = self._facts([], set(ids), existing)
+            yield
+            after = self._facts([], set(ids), self._rows(p_establishments, ids))
         else:
             raise ValueError(f"{table.name} is not written many at once")
-        before = self._inspections_and_establishments(old, establishments)
-        yield
-        after = self._inspections_and_establishments(inspections_after(), establishments)
         self.add(difference(by_unit(after), by_unit(before)))
 
     def _rows(self, table, ids) -> list:
         return self.session.execute(select(table).where(table.c.id.in_([str(i) for i in ids]))).all()
 
-    def _inspections_and_establishments(self, inspections: list, establishment_ids: set) -> Counter:
+    def _facts(self, inspections: list, establishment_ids: set, establishment_rows: list) -> Counter:
+        """What these inspection rows and these establishments' rows (with the months in which
+        each had a completed inspection, read now) contribute to the rollup."""
         facts: Counter = Counter()
         for row in inspections:
             facts.update(inspection_facts(row))
@@ -160,7 +165,7 @@ class Rollup:
                         i.conducted_on.is_not(None)))
         for establishment_id, day in self.session.execute(query):
             months.setdefault(establishment_id, set()).add(month_of(day))
-        for row in self._rows(p_establishments, establishment_ids):
+        for row in establishment_rows:
             facts.update(establishment_facts(row, months.get(row.id, set())))
         return facts
 
