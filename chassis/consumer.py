@@ -160,10 +160,10 @@ class ConsumerRunner:
             ids = [r.event.id for r in batch]
             seen = set(uow.session.execute(select(self.inbox.c.event_id).where(
                 self.inbox.c.consumer == self.spec.name, self.inbox.c.event_id.in_(ids))).scalars())
-            fresh = []
+            fresh, duplicates = [], []
             for ready in batch:
                 if ready.event.id in seen:
-                    self._duplicate(ready.event)
+                    duplicates.append(ready.event)
                     continue
                 seen.add(ready.event.id)
                 fresh.append(ready)
@@ -179,6 +179,8 @@ class ConsumerRunner:
                     with _traced(ready.event):
                         ready.handler(uow, ready.event)
             uow.commit()
+        for event in duplicates:  # counted once committed: a failed batch is applied again one by one
+            self._duplicate(event)
         for ready in fresh:
             metrics.EVENTS_CONSUMED.labels(self.service, self.spec.name, ready.event.type).inc()
 

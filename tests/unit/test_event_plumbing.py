@@ -226,6 +226,30 @@ def test_one_failing_event_among_many_does_not_hold_back_the_others(registry, pr
     assert applied_count(probe) == 29  # nothing applied twice
 
 
+def test_a_redelivered_event_in_a_batch_that_falls_back_is_counted_as_a_duplicate_once(
+        registry, probe, embedded_transport):
+    from prometheus_client import REGISTRY
+
+    def duplicates() -> float:
+        return REGISTRY.get_sample_value("lanhmanh_events_duplicate_total",
+                                         {"service": "probe", "consumer": "probe-registrations"}) or 0.0
+
+    register(registry, name="Karaoke Hoa Hồng")
+    registry.relay().run_once()
+    reader = embedded_transport.consumer("redeliver", [topics.REGISTRY_ESTABLISHMENTS])
+    (sent,) = reader.poll(0.01, 10)
+    embedded_transport.producer().send([Outgoing(sent.topic, sent.key, sent.value, sent.headers)], 1)  # again
+    register(registry, name="fail-always")  # makes the poll's batch fail and fall back to one by one
+    registry.relay().run_once()
+    before = duplicates()
+    (runner,) = probe.consumer_runners()
+
+    drain(runner)
+
+    assert applied_count(probe) == 1
+    assert duplicates() - before == 1
+
+
 def test_a_consumer_killed_in_the_middle_of_a_batch_applies_all_of_it_after_restart(registry, probe):
     names = [f"Nhà nghỉ số {i}" for i in range(10)]
     for name in names:
