@@ -39,9 +39,11 @@ def _containers(names: tuple[str, ...]):
     from chassis.service import bootstrap
 
     containers = []
-    for service in _services(names):
+    services = _services(names)
+    for service in services:
         config = Config.from_env(service.name)
-        logs.configure(service.name, config.log_level)
+        # one service: its name; several in one process: each labels its own work (logs.working_for)
+        logs.configure(service.name if len(services) == 1 else "lanhmanh", config.log_level)
         containers.append(bootstrap(service, config))
     return containers
 
@@ -229,7 +231,8 @@ def run(host, port, no_demo):
         if not no_demo:
             for c in sorted(containers, key=lambda c: c.service.demo_order):
                 if c.service.demo:
-                    n = c.service.demo(c)
+                    with logs.working_for(c.service.name):
+                        n = c.service.demo(c)
                     if n:
                         click.echo(f"  {c.service.name}: loaded {n} demo records", err=True)
         base = f"http://{host}:{port}"

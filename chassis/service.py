@@ -110,9 +110,11 @@ class Container:
         return create_app(self)
 
     def migrate(self) -> None:
+        from chassis import logs
         from chassis.migrations import upgrade
 
-        upgrade(self.service, self.engine)
+        with logs.working_for(self.service.name):
+            upgrade(self.service, self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -86,6 +86,7 @@ def create_app(c) -> Flask:
     @app.before_request
     def start_request():
         g.started = time.perf_counter()
+        logs.service_name.set(service.name)  # several services share a process in `make run`
         incoming = request.headers.get("X-Request-ID", "")
         logs.correlation_id.set(incoming[:100] if incoming else logs.new_correlation_id())
         if request.path.startswith(f"{prefix}/v1/"):
@@ -110,8 +111,9 @@ def create_app(c) -> Flask:
         return response
 
     @app.teardown_request
-    def release_claim(exc):
+    def end_request(exc):
         idempotency.release()  # a request transaction the answer did not end (an exception) rolls back
+        logs.service_name.set(None)
 
     app.register_error_handler(AuthError, lambda e: errors.problem_response(
         401, str(e), headers={"WWW-Authenticate": 'Bearer realm="lanhmanh"'}))

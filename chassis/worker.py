@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from chassis import logs
+
 log = logging.getLogger(__name__)
 
 
@@ -27,10 +29,10 @@ class Worker:
             name = c.service.name
             if self.with_relay:
                 relay = c.relay()
-                self._spawn(f"{name}-relay", lambda r=relay: r.run(self.stop_event, c.config.relay_poll_interval))
+                self._spawn(name, f"{name}-relay", lambda r=relay: r.run(self.stop_event, c.config.relay_poll_interval))
             if self.with_consumers:
                 for runner in c.consumer_runners():
-                    self._spawn(f"{name}-{runner.spec.name}", lambda r=runner: r.run(self.stop_event))
+                    self._spawn(name, f"{name}-{runner.spec.name}", lambda r=runner: r.run(self.stop_event))
         return self
 
     def _ensure_topics(self, c) -> None:
@@ -45,8 +47,12 @@ class Worker:
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, 30.0)
 
-    def _spawn(self, name: str, target) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+    def _spawn(self, service: str, name: str, target) -> None:
+        def labelled():
+            with logs.working_for(service):
+                target()
+
+        thread = threading.Thread(target=labelled, name=name, daemon=True)
         thread.start()
         self.threads.append(thread)
 

@@ -41,3 +41,27 @@ def test_dead_letters_names_the_consumers_a_service_has(tmp_path):
     result = CliRunner().invoke(main, ["dead-letters", "registry", "--consumer", "nope"],
                                 env={"LANHMANH_VAR_DIR": str(tmp_path)})
     assert result.exit_code == 2 and "registry-inspection-risk" in result.output
+
+
+def test_in_one_process_each_log_line_names_the_service_whose_work_it_is(tmp_path, capsys, services):
+    import json
+    import logging
+
+    from chassis import logs
+    from chassis.service import bootstrap
+    from tests.conftest import make_config
+
+    logs.configure("lanhmanh")  # as `make run` does for its five services
+    try:
+        for name in ("registry", "reporting"):
+            bootstrap(services[name], make_config(name, tmp_path)).migrate()
+        logging.getLogger("anywhere").info("not inside any service's work")
+    finally:
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if getattr(h, "_lanhmanh", False)]:
+            root.removeHandler(handler)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    migrations = [line["service"] for line in lines if line["message"].startswith("Running upgrade")]
+    assert migrations and set(migrations) == {"registry", "reporting"}
+    assert migrations == sorted(migrations)  # registry's first, then reporting's: each labelled its own
+    assert [line["service"] for line in lines if line["message"] == "not inside any service's work"] == ["lanhmanh"]
