@@ -4,8 +4,8 @@ For every message: parse the CloudEvent (unreadable → dead letter); look up th
 for its type (unknown types are skipped: a consumer ignores what it does not know);
 check the payload against its contract (invalid → dead letter). Then the events of one
 poll are applied **together**, in one database transaction: their inbox rows
-``(consumer, event id)`` are written and their handlers run, in order, and everything
-commits at once (a run of consecutive events of one type goes to the type's batch handler, if
+``(consumer, event id)`` are inserted (an event whose row is there already was applied
+before: a duplicate, skipped), their handlers run, in order, and everything commits at once (a run of consecutive events of one type goes to the type's batch handler, if
 the spec has one). Only after that commit are the offsets committed, so a redelivered event
 finds its inbox row and is skipped.
 
@@ -29,10 +29,11 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from marshmallow import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from chassis import envelope, logs, metrics
+from chassis.db import insert_unless_present
 from chassis.transport import Consumer, Message, Outgoing, Producer, TransportError
 from contracts import topics
 
@@ -157,18 +158,19 @@ class ConsumerRunner:
     def _apply_together(self, batch: list[_Ready]) -> None:
         """Apply ``batch`` in one transaction, skipping events already in the inbox; raise if any fails."""
         with self.uow_factory() as uow:
-            ids = [r.event.id for r in batch]
-            seen = set(uow.session.execute(select(self.inbox.c.event_id).where(
-                self.inbox.c.consumer == self.spec.name, self.inbox.c.event_id.in_(ids))).scalars())
+            # the inbox rows first: those that go in are the events not applied before (one
+            # statement, probing the inbox's key, however long the inbox has grown)
+            rows = {r.event.id: self._inbox_row(r.event) for r in batch}
+            new = set(uow.session.execute(
+                insert_unless_present(uow.session, self.inbox).returning(self.inbox.c.event_id),
+                list(rows.values())).scalars())
             fresh, duplicates = [], []
             for ready in batch:
-                if ready.event.id in seen:
+                if ready.event.id in new:
+                    new.discard(ready.event.id)  # a second copy in the same poll is a duplicate
+                    fresh.append(ready)
+                else:
                     duplicates.append(ready.event)
-                    continue
-                seen.add(ready.event.id)
-                fresh.append(ready)
-            if fresh:
-                uow.session.execute(insert(self.inbox), [self._inbox_row(r.event) for r in fresh])
             for event_type, run in itertools.groupby(fresh, key=lambda r: r.event.type):
                 run = list(run)
                 batch_handler = self.spec.batch_handlers.get(event_type)

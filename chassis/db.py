@@ -14,8 +14,9 @@ from sqlalchemy import (
     BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
     create_engine, event, text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
@@ -81,6 +82,13 @@ def chassis_tables(metadata: MetaData) -> dict[str, Table]:
         Column("created_at", UTCDateTime(), nullable=False),
     )
     return {"outbox": outbox, "inbox": inbox, "idempotency_keys": idempotency}
+
+
+def insert_unless_present(session: Session, table: Table):
+    """``INSERT ... ON CONFLICT DO NOTHING`` into ``table`` for the database behind ``session``
+    (PostgreSQL or SQLite); add ``.returning(...)`` to learn which rows went in."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -29,11 +29,11 @@ from datetime import datetime, timedelta, timezone
 
 from flask import Response, current_app, g, request
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from chassis import errors
+from chassis.db import insert_unless_present
 from chassis.errors import Problem
 from chassis.uow import REQUEST_TRANSACTION
 
@@ -90,9 +90,8 @@ class Idempotency:
         return None
 
     def _claimed(self, session: Session, claim: dict) -> bool:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(self.table).values(**claim).on_conflict_do_nothing()
-        return session.execute(statement.returning(self.table.c.key)).first() is not None
+        statement = insert_unless_present(session, self.table).values(**claim).returning(self.table.c.key)
+        return session.execute(statement).first() is not None
 
     def _where(self, claim: dict):
         return (self.table.c.principal == claim["principal"]) & (self.table.c.key == claim["key"])
