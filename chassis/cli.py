@@ -215,6 +215,7 @@ def _mark_dead(_server, worker_process):
 @click.option("--no-demo", is_flag=True, help="Do not load demo data.")
 def run(host, port, no_demo):
     """Run every service in one process with SQLite and the embedded event log (`make run`)."""
+    from chassis import logs
     from chassis.embedded import build_wsgi
     from chassis.worker import Worker
 
