@@ -9,10 +9,9 @@ from collections import defaultdict
 
 import pytest
 from kafka import KafkaConsumer
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from chassis.auth import ADMIN, Principal
-from chassis.config import Config
 from chassis.service import bootstrap
 from chassis.transport import Outgoing
 from chassis.transport.kafka import KafkaTransport

@@ -14,6 +14,13 @@ def test_import_contracts_hold():
     assert "BROKEN" not in result.stdout
 
 
+def test_the_code_has_no_undefined_names_or_unused_imports():
+    """pyflakes over everything the project runs (an undefined name is a crash waiting for its line)."""
+    result = subprocess.run([sys.executable, "-m", "pyflakes", "chassis", "contracts", "services", "bench", "tests"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_services_folders_exist_with_readme():
     for name in ("registry", "inspection", "cases", "support", "reporting"):
         assert (ROOT / "services" / name / "README.md").is_file(), name

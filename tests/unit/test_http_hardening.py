@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.unit.test_security_matrix import ADMIN, CHIENG_LE, INSTALLED, TODAY, World, case_body, tip_body
+from tests.unit.test_security_matrix import ADMIN, CHIENG_LE, INSTALLED, TODAY, World, tip_body
 
 PROBLEM = "application/problem+json"
 INJECTIONS = ("' OR 1=1 --", "<script>alert(1)</script>", "%", "_", "'; DROP TABLE establishments; --",

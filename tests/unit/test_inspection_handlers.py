@@ -12,7 +12,7 @@ from contracts.events import cases as case_events
 from contracts.events import inspection as events
 from contracts.events import registry as registry_events
 from services.inspection import domain, handlers
-from services.inspection.domain import Establishment, InvalidChange, NotFound
+from services.inspection.domain import InvalidChange, NotFound
 
 SON_LA = ("14",)
 OFFICER = Principal("officer-1", frozenset({POLICE}))

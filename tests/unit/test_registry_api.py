@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
 from contracts.events import registry as events
 from contracts.periods import half_year_of

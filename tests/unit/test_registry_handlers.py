@@ -7,7 +7,7 @@ import pytest
 
 from chassis.auth import POLICE, Forbidden, Principal
 from contracts.events import registry as events
-from services.registry import domain, handlers
+from services.registry import handlers
 from services.registry.domain import Conflict, Establishment, InvalidChange, NotFound
 
 SON_LA = ("14",)

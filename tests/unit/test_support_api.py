@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from chassis.consumer import ConsumerRunner
 from chassis.envelope import build
 from chassis.service import bootstrap
 from chassis.transport import Outgoing
-from contracts import topics
 from contracts.events import cases as case_events
 from contracts.events import inspection as inspection_events
 from cryptography.fernet import Fernet
