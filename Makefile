@@ -41,6 +41,7 @@ unit: install
 
 lint: install
 	$(BIN)/lint-imports
+	$(BIN)/python -m pyflakes chassis contracts services bench tests
 
 bench: install
 	bash bench/run.sh
