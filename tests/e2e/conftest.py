@@ -25,7 +25,8 @@ from sqlalchemy.engine import make_url
 
 from chassis.auth import Authenticator
 from tests.conftest import TEST_SECRET, require_env
-from tests.support.infra import free_port, stop_process_groups
+from bench.system import stop_processes
+from tests.support.infra import free_port
 
 BIN = Path(sys.executable).parent
 TOPIC = "lanhmanh.registry.establishments"
@@ -184,7 +185,7 @@ def system(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(request.param)
     system = _embedded(tmp) if request.param == "embedded" else _distributed(tmp)
     yield system
-    stop_process_groups(system.processes)
+    stop_processes(system.processes)
     cleanup = getattr(system, "_cleanup", None)
     if cleanup:
         cleanup()

@@ -10,7 +10,8 @@ import requests
 from chassis.auth import Authenticator
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import BIN, _start, _wait_ready
-from tests.support.infra import free_port, stop_process_groups
+from bench.system import stop_processes
+from tests.support.infra import free_port
 
 SERVICES = ("registry", "inspection", "cases", "support", "reporting")
 
@@ -37,4 +38,4 @@ def test_lanhmanh_run_starts_every_service_with_its_demo_data(tmp_path):
         lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
         assert {line["service"] for line in lines} >= set(SERVICES)  # each labels its own work
     finally:
-        stop_process_groups([process])
+        stop_processes([process])

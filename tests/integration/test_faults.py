@@ -22,8 +22,9 @@ from chassis.transport.kafka import KafkaTransport
 from tests.conftest import TEST_SECRET, make_config
 
 from tests.integration.conftest import wait_until
+from bench.system import stop_processes
 from tests.support import probe as probe_module
-from tests.support.infra import PrivateBroker, PrivateDatabase, free_port, stop_process_groups
+from tests.support.infra import PrivateBroker, PrivateDatabase, free_port
 from tests.support.probe import applied_rows
 
 pytestmark = pytest.mark.infra
@@ -91,7 +92,7 @@ def test_writes_acknowledged_during_a_30_second_broker_outage_reach_the_consumer
         consuming.join(15)
         probe.dispose()
     finally:
-        stop_process_groups(processes)
+        stop_processes(processes)
         broker.stop()
 
 def _ok(url: str) -> bool:

@@ -27,7 +27,8 @@ from services.registry import handlers
 from services.registry.tables import establishments
 from tests.conftest import TEST_SECRET, make_config
 from chassis.transport.kafka import KafkaTransport
-from tests.support.infra import PrivateBroker, free_port, stop_process_groups
+from bench.system import stop_processes
+from tests.support.infra import PrivateBroker, free_port
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.infra
@@ -123,7 +124,7 @@ def test_three_workers_share_six_partitions_and_survive_losing_one(services, tmp
         survivors = [consumed(p) for p in ports[1:]]
         assert all(c > 0 for c in survivors)
     finally:
-        stop_process_groups(workers)
+        stop_processes(workers)
         admin_client.close()
         registry.dispose()
         broker.stop()

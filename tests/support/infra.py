@@ -1,20 +1,15 @@
 """Infrastructure of a test's own: a Kafka broker or a PostgreSQL cluster it may stop and resume
-without disturbing the shared ones that `make test` started."""
+without disturbing the shared ones that `make test` started. A free port is bench.system's, and
+so is `stop_processes` (the benchmarks start and stop processes the same way)."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 from pathlib import Path
 
+from bench.system import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Scripted:
@@ -57,16 +52,3 @@ class PrivateDatabase(_Scripted):
         port = free_port()
         self.env = {**os.environ, "PGPORT": str(port), "LANHMANH_PG_DIR": f"/tmp/lanhmanh-pg-fault-{port}"}
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-
-
-def stop_process_groups(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM each process's group (a gunicorn master and its workers), wait, SIGKILL what is left."""
-    for p in processes:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    for p in processes:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(5)
