@@ -29,8 +29,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from marshmallow import ValidationError
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from chassis import envelope, logs, metrics
 from chassis.db import insert_unless_present
@@ -142,11 +141,7 @@ class ConsumerRunner:
     def _apply_alone(self, ready: _Ready) -> str:
         event = ready.event
         with self.uow_factory() as uow:
-            try:
-                uow.session.execute(insert(self.inbox).values(self._inbox_row(event)))
-                uow.session.flush()
-            except IntegrityError:
-                uow.rollback()
+            if not self._fresh(uow, [event]):
                 self._duplicate(event)
                 return "duplicate"
             ready.handler(uow, event)
@@ -160,10 +155,7 @@ class ConsumerRunner:
         with self.uow_factory() as uow:
             # the inbox rows first: those that go in are the events not applied before (one
             # statement, probing the inbox's key, however long the inbox has grown)
-            rows = {r.event.id: self._inbox_row(r.event) for r in batch}
-            new = set(uow.session.execute(
-                insert_unless_present(uow.session, self.inbox).returning(self.inbox.c.event_id),
-                list(rows.values())).scalars())
+            new = self._fresh(uow, [r.event for r in batch])
             fresh, duplicates = [], []
             for ready in batch:
                 if ready.event.id in new:
@@ -186,9 +178,13 @@ class ConsumerRunner:
         for ready in fresh:
             metrics.EVENTS_CONSUMED.labels(self.service, self.spec.name, ready.event.type).inc()
 
-    def _inbox_row(self, event: envelope.ReceivedEvent) -> dict:
-        return {"consumer": self.spec.name, "event_id": event.id, "event_type": event.type,
-                "applied_at": datetime.now(timezone.utc)}
+    def _fresh(self, uow, events: list[envelope.ReceivedEvent]) -> set[str]:
+        """Insert the events' inbox rows unless there already; the ids of those that went in
+        (the events not applied before), in one statement probing the inbox's key."""
+        rows = {e.id: {"consumer": self.spec.name, "event_id": e.id, "event_type": e.type,
+                       "applied_at": datetime.now(timezone.utc)} for e in events}
+        statement = insert_unless_present(uow.session, self.inbox).returning(self.inbox.c.event_id)
+        return set(uow.session.execute(statement, list(rows.values())).scalars())
 
     def _duplicate(self, event: envelope.ReceivedEvent) -> None:
         metrics.EVENTS_DUPLICATE.labels(self.service, self.spec.name).inc()
