@@ -62,6 +62,13 @@ def chassis_tables(metadata: MetaData) -> dict[str, Table]:
         postgresql_where=outbox.c.published_at.is_(None),
         sqlite_where=outbox.c.published_at.is_(None),
     )
+    # The relay walks pending rows in id order; without this index that walk passes over every
+    # published row still in the table (100 ms per claim at 100 000 rows, most of the relay's time).
+    Index(
+        "ix_outbox_pending", outbox.c.id,
+        postgresql_where=outbox.c.published_at.is_(None),
+        sqlite_where=outbox.c.published_at.is_(None),
+    )
     Index("ix_outbox_published_at", outbox.c.published_at)
     inbox = Table(
         "inbox", metadata,
