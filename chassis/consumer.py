@@ -236,8 +236,7 @@ class ConsumerRunner:
                     self._alone_or_seek(outcome, messages, i, stop)
                 done[(message.topic, message.partition)] = message
         finally:
-            for message in done.values():
-                self.consumer.commit(message)
+            self.consumer.commit(list(done.values()))  # every partition's offset in one request
         return len(messages)
 
     def _routed_or_seek(self, messages: list[Message], i: int) -> _Ready | str:

@@ -61,7 +61,7 @@ def replay(transport: Transport, consumer_names: list[str], only: str | None = N
                             raise RuntimeError(f"replay failed: {results[0]}")
                     replayed.append(letter)
                 if not dry_run:
-                    reader.commit(message)
+                    reader.commit([message])
     finally:
         reader.close()
         producer.close()

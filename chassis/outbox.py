@@ -37,11 +37,15 @@ def now() -> datetime:
 
 
 class Outbox:
-    def __init__(self, table, source: str):
+    def __init__(self, table, source: str, topics: frozenset[str]):
         self.table = table
         self.source = source
+        self.topics = topics  # what the service declares it publishes; its relay runs only if any
 
     def add(self, session: Session, event_type: EventType, subject: str, data: dict) -> str:
+        if event_type.topic not in self.topics:
+            raise ValueError(f"{self.source} does not declare that it publishes to {event_type.topic!r} "
+                             "(its Service.publishes): the event would never leave the outbox")
         event_id, payload = envelope.build(
             event_type, str(subject), data, self.source,
             correlation_id=logs.correlation_id.get(), causation_id=logs.causation_id.get(),

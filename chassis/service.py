@@ -67,7 +67,7 @@ class Container:
             service.setup()
         self.engine = db.make_engine(config.database_url)
         self.session_factory = db.make_session_factory(self.engine)
-        self.outbox = Outbox(service.tables["outbox"], source=f"/lanhmanh/{service.name}")
+        self.outbox = Outbox(service.tables["outbox"], f"/lanhmanh/{service.name}", frozenset(service.publishes))
         self.authenticator = Authenticator.from_config(config)
         self._transport = transport
 

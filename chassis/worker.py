@@ -27,7 +27,7 @@ class Worker:
             self._ensure_topics(c)
         for c in self.containers:
             name = c.service.name
-            if self.with_relay:
+            if self.with_relay and c.service.publishes:  # a service that publishes nothing has no relay
                 relay = c.relay()
                 self._spawn(name, f"{name}-relay", lambda r=relay: r.run(self.stop_event, c.config.relay_poll_interval))
             if self.with_consumers:

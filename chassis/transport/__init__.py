@@ -43,8 +43,9 @@ class Producer(Protocol):
 class Consumer(Protocol):
     def poll(self, timeout: float, max_records: int) -> list[Message]: ...
 
-    def commit(self, message: Message) -> None:
-        """Record that ``message`` and everything before it in its partition is done."""
+    def commit(self, messages: list[Message]) -> None:
+        """Record that each of ``messages`` (one per partition) and everything before it in its
+        partition is done: all at once (one request to Kafka, one transaction embedded)."""
 
     def seek(self, message: Message) -> None:
         """Deliver ``message`` (and what follows it in its partition) again."""

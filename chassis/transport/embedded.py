@@ -189,16 +189,19 @@ class _Consumer:
             messages = self._read(max_records)
         return messages
 
-    def commit(self, message: Message) -> None:
-        key = dict(group_id=self.group, topic=message.topic, partition=message.partition)
+    def commit(self, messages: list[Message]) -> None:
+        if not messages:
+            return
         with self.transport.engine.begin() as conn:
-            updated = conn.execute(
-                offsets_table.update().where(
-                    and_(*(offsets_table.c[k] == v for k, v in key.items()))
-                ).values(offset=message.offset + 1)
-            ).rowcount
-            if not updated:
-                conn.execute(insert(offsets_table).values(offset=message.offset + 1, **key))
+            for message in messages:
+                key = dict(group_id=self.group, topic=message.topic, partition=message.partition)
+                updated = conn.execute(
+                    offsets_table.update().where(
+                        and_(*(offsets_table.c[k] == v for k, v in key.items()))
+                    ).values(offset=message.offset + 1)
+                ).rowcount
+                if not updated:
+                    conn.execute(insert(offsets_table).values(offset=message.offset + 1, **key))
 
     def seek(self, message: Message) -> None:
         self.positions[(message.topic, message.partition)] = message.offset

@@ -341,3 +341,29 @@ def test_dead_letters_are_replayed_after_a_fix_and_applied_once(registry, probe,
     drain(runner)
     assert [r.name for r in applied_rows(probe)] == ["Karaoke Sao Mai"]
     assert replay(embedded_transport, ["probe-registrations"], idle_polls=1, group="probe-replay") == []
+
+
+def test_an_event_to_a_topic_the_service_does_not_declare_is_refused(registry):
+    """The relay runs only for services that declare topics, so an undeclared one would be stranded."""
+    from contracts.events import inspection as inspection_events
+
+    with pytest.raises(ValueError, match="does not declare that it publishes"):
+        with registry.uow() as uow:
+            uow.publish(inspection_events.INSPECTION_COMPLETED, "x", {})
+    assert registry.relay().backlog() == 0
+
+
+def test_a_worker_runs_no_relay_for_a_service_that_publishes_nothing(services, tmp_path, embedded_transport):
+    from chassis.worker import Worker
+
+    reporting = bootstrap(services["reporting"], make_config("reporting", tmp_path), embedded_transport)
+    registry = bootstrap(services["registry"], make_config("registry", tmp_path), embedded_transport)
+    worker = Worker([reporting, registry]).start()
+    try:
+        names = {t.name for t in worker.threads}
+    finally:
+        worker.stop()
+        reporting.dispose()
+        registry.dispose()
+    assert "registry-relay" in names and not any(n.startswith("reporting-relay") for n in names)
+    assert any(n.startswith("reporting-") for n in names)  # its consumers still run
