@@ -144,9 +144,13 @@ class Relay:
                 self.table.delete().where(self.table.c.published_at < now() - older_than)
             ).rowcount
 
-    def run(self, stop: threading.Event, poll_interval: float = 0.05, backlog_every: float = 1.0) -> None:
+    def run(self, stop: threading.Event, poll_interval: float = 0.05, idle_interval: float = 0.4,
+            backlog_every: float = 1.0) -> None:
+        """Publish until ``stop``: at once again after a full batch, ``poll_interval`` after a short
+        one; while passes find nothing the wait doubles up to ``idle_interval`` (an idle service
+        then costs its database a few queries a second, not twenty)."""
         log.info("outbox relay started", extra={"service": self.service})
-        failures, counted_at = 0, 0.0
+        failures, counted_at, idle = 0, 0.0, poll_interval
         while not stop.is_set():
             try:
                 published = self.run_once()
@@ -159,6 +163,11 @@ class Relay:
                 log.exception("outbox relay pass failed", extra={"service": self.service})
                 stop.wait(min(self.max_backoff, 0.5 * 2 ** min(failures, 6)))
                 continue
-            if published < self.batch_size:
-                stop.wait(poll_interval)
+            if published:
+                idle = poll_interval
+                if published < self.batch_size:
+                    stop.wait(poll_interval)
+            else:
+                stop.wait(idle)
+                idle = min(idle_interval, idle * 2)
         log.info("outbox relay stopped", extra={"service": self.service})

@@ -29,7 +29,8 @@ class Worker:
             name = c.service.name
             if self.with_relay and c.service.publishes:  # a service that publishes nothing has no relay
                 relay = c.relay()
-                self._spawn(name, f"{name}-relay", lambda r=relay: r.run(self.stop_event, c.config.relay_poll_interval))
+                self._spawn(name, f"{name}-relay", lambda r=relay, cfg=c.config: r.run(
+                    self.stop_event, cfg.relay_poll_interval, cfg.relay_idle_interval))
             if self.with_consumers:
                 for runner in c.consumer_runners():
                     self._spawn(name, f"{name}-{runner.spec.name}", lambda r=runner: r.run(self.stop_event))

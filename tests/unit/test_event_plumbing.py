@@ -367,3 +367,29 @@ def test_a_worker_runs_no_relay_for_a_service_that_publishes_nothing(services, t
         registry.dispose()
     assert "registry-relay" in names and not any(n.startswith("reporting-relay") for n in names)
     assert any(n.startswith("reporting-") for n in names)  # its consumers still run
+
+
+def test_an_idle_relay_polls_less_and_still_publishes_a_new_event_promptly(registry):
+    import threading
+    import time
+
+    relay = registry.relay()
+    passes = []
+    run_once = relay.run_once
+    relay.run_once = lambda: passes.append(time.monotonic()) or run_once()
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop, 0.05, 0.4))
+    thread.start()
+    try:
+        time.sleep(1.5)
+        idle_passes = len(passes)  # 0.05, 0.1, 0.2, 0.4, 0.4...: about 6 (at a fixed 0.05 s: 30)
+        register(registry)
+        written = time.monotonic()
+        while relay.backlog() and time.monotonic() - written < 5:
+            time.sleep(0.01)
+        assert relay.backlog() == 0
+        assert time.monotonic() - written < 0.4 + 0.3  # within one idle wait
+    finally:
+        stop.set()
+        thread.join(5)
+    assert 3 <= idle_passes <= 9
