@@ -11,10 +11,10 @@ service's own recomputation (`handlers.finish_rebuild`, what a rebuild runs) and
 Then, for the country, a province (Sơn La, 14), a district (116, Thành phố Sơn La) and a commune
 (03646, Chiềng Lề), over the year 2024 by month:
 
-* **ours**: `views.trend` in-process, with a session per call (the code behind
-  GET /reporting/v1/indicators/trend): inspections by kind, establishments operating and inspected
+* **ours**: `views.trend` in-process, through `Container.read` as
+  GET /reporting/v1/indicators/trend calls it (a read-only autocommit session per call): inspections by kind, establishments operating and inspected
   from the rollup, hotspots and trials from their (here empty) tables;
-* **ours, the same numbers**: `views.monthly` alone, with a session per call: the rollup read that
+* **ours, the same numbers**: `views.monthly` alone, through `Container.read`: the rollup read that
   the trend's inspection and establishment figures come from, i.e. exactly what the raw GROUP BY
   below computes (the trend adds hotspots and trials, read from their own tables either way);
 * **baseline**: the plain GROUP BY over the raw ``p_inspections`` / ``p_establishments`` rows that
@@ -161,14 +161,11 @@ def build_rollup(container, db_url: str) -> dict:
 # --- the two ways of answering ------------------------------------------------------------------
 def ours(container, code: str) -> dict:
     """What GET /reporting/v1/indicators/trend runs, with a session of its own."""
-    unit = views.org_unit(code)
-    with container.session_factory() as session:
-        return views.trend(session, unit, YEAR)
+    return container.read(views.trend, views.org_unit(code), YEAR)
 
 
 def ours_counts(container, code: str) -> list[dict]:
-    with container.session_factory() as session:
-        return views.monthly(session, views.org_unit(code), YEAR)
+    return container.read(views.monthly, views.org_unit(code), YEAR)
 
 
 def unit_filter(code: str, alias: str) -> tuple[str, dict]:

@@ -99,25 +99,50 @@ def insert_unless_present(session: Session, table: Table):
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    """The engine of a service's writes (and of its workers): a transaction per unit of work,
+    each pooled connection pinged when checked out (a database restart costs no request)."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
+        return _sqlite_engine(url, (), **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)
+
+
+def make_read_engine(url: str) -> Engine:
+    """The engine of a service's answers to reads (GET): the database refuses any write through
+    it (``default_transaction_read_only``; SQLite ``query_only``), and it runs in autocommit,
+    each statement on its own, as a READ COMMITTED transaction's statements would see the data
+    anyway, without the BEGIN and ROLLBACK round trips. Its connections are not pinged at
+    checkout: `chassis.service.Container.read` runs a read again on a fresh connection when the
+    one it had was found dropped (a read is safe to repeat)."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, ("PRAGMA query_only=ON",), isolation_level="AUTOCOMMIT")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10)
+
+    @event.listens_for(engine, "connect")
+    def _read_only(dbapi_connection, _record):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        dbapi_connection.commit()
+
+    return engine
+
+
+def _sqlite_engine(url: str, pragmas: tuple[str, ...], **kwargs) -> Engine:
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=30000", *pragmas):
+            cursor.execute(pragma)
+        cursor.close()
+
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from sqlalchemy import MetaData
+from sqlalchemy.exc import DBAPIError
 
 from chassis import db
 from chassis.auth import Authenticator
@@ -25,6 +26,8 @@ from chassis.outbox import Outbox, Relay
 from chassis.transport import Transport, make_transport
 from chassis.uow import UnitOfWork
 from contracts import topics
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ class Container:
             service.setup()
         self.engine = db.make_engine(config.database_url)
         self.session_factory = db.make_session_factory(self.engine)
+        self.read_engine = db.make_read_engine(config.database_url)
+        self.read_session_factory = db.make_session_factory(self.read_engine)
         self.outbox = Outbox(service.tables["outbox"], f"/lanhmanh/{service.name}", frozenset(service.publishes))
         self.authenticator = Authenticator.from_config(config)
         self._transport = transport
@@ -79,6 +84,21 @@ class Container:
 
     def uow(self) -> UnitOfWork:
         return self.service.uow_class(self.session_factory, self.outbox)
+
+    def read(self, query: Callable[..., T], *args, **kwargs) -> T:
+        """``query(session, *args, **kwargs)`` on a session that can only read (`db.make_read_engine`):
+        what a GET answers from. A read that finds its pooled connection dropped (the database
+        restarted) runs once more, on a new connection; if the database is still away, the error
+        goes up (a 503 from the web app)."""
+        for attempt in (1, 2):
+            try:
+                with self.read_session_factory() as session:
+                    return query(session, *args, **kwargs)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                log.info("read found its database connection dropped; reading again on a new one")
+        raise AssertionError("unreachable")
 
     def topics(self) -> list[str]:
         names = {*self.service.publishes, topics.DEAD_LETTERS}
@@ -118,6 +138,7 @@ class Container:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def bootstrap(service: Service, config: Config | None = None, transport: Transport | None = None) -> Container:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Date, and_, case, exists, func, literal, or_, select, union_all
+from sqlalchemy import Date, and_, bindparam, case, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from chassis.api import order_by
@@ -255,14 +255,18 @@ def _rolled(session: Session, codes: list[str], period: periods.Period) -> dict[
     return out
 
 
+#: A unit's rollup rows up to a month. Built once: the dashboard's trend reads it on every call, and
+#: building a statement and its cache key cost more than PostgreSQL's own work on it (docs/benchmarks.md).
+_UNIT_MONTHS = (select(r_monthly.c.month, r_monthly.c.measure, r_monthly.c.value)
+                .where(r_monthly.c.unit_code == bindparam("unit"), r_monthly.c.month <= bindparam("last"))
+                .order_by(r_monthly.c.month))
+
+
 def monthly(session: Session, unit: OrgUnit, year: int) -> list[dict]:
     """The unit's inspections by kind, establishments operating at each month's end and those
     inspected in the month, for the 12 months of ``year``, from the rollup (one query)."""
-    r = r_monthly.c
-    query = (select(r.month, r.measure, r.value)
-             .where(r.unit_code == unit.code, r.month <= f"{year:04d}12").order_by(r.month))
     before, months = defaultdict(int), {f"{year:04d}{m:02d}": defaultdict(int) for m in range(1, 13)}
-    for month, measure, value in session.execute(query):
+    for month, measure, value in session.execute(_UNIT_MONTHS, {"unit": unit.code, "last": f"{year:04d}12"}).all():
         (months[month] if month in months else before)[measure] += value
     out, operating = [], before[OPENED] - before[CLOSED]
     for month, values in months.items():

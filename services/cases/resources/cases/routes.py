@@ -25,11 +25,10 @@ def _created(case):
 
 
 def _list(filters, pagination_parameters):
-    with container().session_factory() as session:
-        items, total = views.search_cases(session, current_principal(), filters,
-                                          pagination_parameters.page, pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
+    items, total = container().read(views.search_cases, current_principal(), filters,
+                                    pagination_parameters.page, pagination_parameters.page_size)
+    pagination_parameters.item_count = total
+    return items
 
 
 @blp.route("/cases")
@@ -69,8 +68,7 @@ class Case(MethodView):
     @blp.response(200, CaseSchema)
     def get(self, case_id):
         """Read one case with its stages and victims' referral ids (and, for police, suspects' identities)"""
-        with container().session_factory() as session:
-            return views.case(session, current_principal(), str(case_id))
+        return container().read(views.case, current_principal(), str(case_id))
 
 
 @blp.route("/cases/<uuid:case_id>/stages")

@@ -30,11 +30,10 @@ class Hotspots(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, **filters):
         """List hotspots (filter by district, commune, status, kind, how found, establishment, detection date)"""
-        with container().session_factory() as session:
-            items, total = views.search_hotspots(session, current_principal(), filters,
-                                                 pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        items, total = container().read(views.search_hotspots, current_principal(), filters,
+                                        pagination_parameters.page, pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
 
     @roles_required(*ENFORCERS)
     @blp.arguments(HotspotInput)
@@ -52,8 +51,7 @@ class Hotspot(MethodView):
     @blp.response(200, HotspotSchema)
     def get(self, hotspot_id):
         """Read one hotspot with its history"""
-        with container().session_factory() as session:
-            return views.hotspot(session, current_principal(), str(hotspot_id))
+        return container().read(views.hotspot, current_principal(), str(hotspot_id))
 
 
 @blp.route("/hotspots/<uuid:hotspot_id>/elimination")

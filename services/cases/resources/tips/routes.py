@@ -24,11 +24,10 @@ def _created(tip):
 
 
 def _list(filters, pagination_parameters):
-    with container().session_factory() as session:
-        items, total = views.search_tips(session, current_principal(), filters,
-                                         pagination_parameters.page, pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
+    items, total = container().read(views.search_tips, current_principal(), filters,
+                                    pagination_parameters.page, pagination_parameters.page_size)
+    pagination_parameters.item_count = total
+    return items
 
 
 @blp.route("/tips")
@@ -68,8 +67,7 @@ class Tip(MethodView):
     @blp.response(200, TipSchema)
     def get(self, tip_id):
         """Read one tip"""
-        with container().session_factory() as session:
-            return views.tip(session, current_principal(), str(tip_id))
+        return container().read(views.tip, current_principal(), str(tip_id))
 
 
 @blp.route("/tips/<uuid:tip_id>/verification")
@@ -112,5 +110,4 @@ class Referral(MethodView):
     @blp.response(200, ReferralStatusSchema)
     def get(self, referral_id):
         """Whether the tip an inspection's police referral became was handled (all a culture inspector sees here)"""
-        with container().session_factory() as session:
-            return views.referral_status(session, current_principal(), str(referral_id))
+        return container().read(views.referral_status, current_principal(), str(referral_id))

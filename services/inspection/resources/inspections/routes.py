@@ -34,11 +34,10 @@ class Inspections(MethodView):
     def get(self, pagination_parameters, **filters):
         """List inspections (by establishment, plan, district, commune, status, agency, inspector, dates; mine today)"""
         today = local_date(datetime.now(timezone.utc))
-        with container().session_factory() as session:
-            items, total = views.search_inspections(session, current_principal(), filters, today,
-                                                    pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        items, total = container().read(views.search_inspections, current_principal(), filters, today,
+                                        pagination_parameters.page, pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
 
     @roles_required(*WRITERS)
     @blp.arguments(InspectionInput)
@@ -56,8 +55,7 @@ class Inspection(MethodView):
     @blp.response(200, InspectionSchema)
     def get(self, inspection_id):
         """Read one inspection, with its result (and earlier revisions when it was corrected)"""
-        with container().session_factory() as session:
-            return views.inspection(session, current_principal(), str(inspection_id))
+        return container().read(views.inspection, current_principal(), str(inspection_id))
 
     @roles_required(*WRITERS)
     @blp.etag

@@ -27,11 +27,10 @@ class Plans(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, **filters):
         """List plans (filter by kind, agency, scope, district, period)"""
-        with container().session_factory() as session:
-            items, total = views.search_plans(session, current_principal(), filters,
-                                              pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        items, total = container().read(views.search_plans, current_principal(), filters,
+                                        pagination_parameters.page, pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
 
     @roles_required(*WRITERS)
     @blp.arguments(PlanInput)
@@ -50,8 +49,7 @@ class Plan(MethodView):
     @blp.response(200, PlanSchema)
     def get(self, plan_id):
         """Read one plan"""
-        with container().session_factory() as session:
-            return views.plan(session, current_principal(), str(plan_id))
+        return container().read(views.plan, current_principal(), str(plan_id))
 
 
 @blp.route("/plans/<uuid:plan_id>/visits")
@@ -64,10 +62,13 @@ class Visits(MethodView):
     def get(self, pagination_parameters, plan_id, **filters):
         """The plan's visit list: establishments in its scope, highest risk score first (see the README)"""
         today = local_date(datetime.now(timezone.utc))
-        with container().session_factory() as session:
-            principal = current_principal()
+        principal = current_principal()
+
+        def visit_list(session):
             plan = views.plan(session, principal, str(plan_id))
-            items, total = views.visits(session, principal, plan, filters, today,
-                                        pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+            return views.visits(session, principal, plan, filters, today,
+                                pagination_parameters.page, pagination_parameters.page_size)
+
+        items, total = container().read(visit_list)
+        pagination_parameters.item_count = total
+        return items

@@ -30,11 +30,10 @@ class Establishments(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, **filters):
         """List and search establishments (filter by district, commune, type, status, risk, due for review)"""
-        with container().session_factory() as session:
-            items, total = views.search(session, current_principal(), filters,
+        items, total = container().read(views.search, current_principal(), filters,
                                         pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        pagination_parameters.item_count = total
+        return items
 
     @roles_required(*WRITERS)
     @blp.arguments(EstablishmentInput)
@@ -52,9 +51,7 @@ class Establishment(MethodView):
     @blp.response(200, EstablishmentSchema)
     def get(self, establishment_id):
         """Read one establishment, with its status history and reviews"""
-        with container().session_factory() as session:
-            found = views.establishment(session, current_principal(), str(establishment_id))
-            return found
+        return container().read(views.establishment, current_principal(), str(establishment_id))
 
     @roles_required(*WRITERS)
     @blp.etag

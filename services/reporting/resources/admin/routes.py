@@ -23,8 +23,7 @@ class Projection(MethodView):
     @blp.response(200, ProjectionSchema)
     def get(self):
         """The projection's generation and lag"""
-        with container().session_factory() as session:
-            return views.projection(session)
+        return container().read(views.projection)
 
 
 @blp.route("/admin/rebuild")

@@ -30,11 +30,10 @@ class CommuneReports(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, **filters):
         """List commune reports (filter by district, commune, status, period)"""
-        with container().session_factory() as session:
-            items, total = views.reports(session, current_principal(), filters,
-                                         pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        items, total = container().read(views.reports, current_principal(), filters,
+                                        pagination_parameters.page, pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
 
     @roles_required(*WRITERS)
     @blp.arguments(ReportInput)
@@ -52,8 +51,7 @@ class CommuneReport(MethodView):
     @blp.response(200, ReportSchema)
     def get(self, report_id):
         """Read one report with its history"""
-        with container().session_factory() as session:
-            return views.report(session, current_principal(), str(report_id))
+        return container().read(views.report, current_principal(), str(report_id))
 
     @roles_required(*WRITERS)
     @blp.etag

@@ -26,8 +26,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def _table(org_unit, period):
     c = container()
     unit = views.visible_unit(current_principal(), org_unit, c.config.provinces)
-    with c.session_factory() as session:
-        return views.indicators(session, unit, views.parse_period(period))
+    return c.read(views.indicators, unit, views.parse_period(period))
 
 
 def _file(body: bytes, mimetype: str, name: str) -> Response:
@@ -81,9 +80,8 @@ class OfficialReport(MethodView):
         c = container()
         table = _table(org_unit, period)
         unit = views.visible_unit(current_principal(), org_unit, c.config.provinces)
-        with c.session_factory() as session:
-            support = [views.support_table(session, unit, views.parse_period(period), measure, "sex")
-                       for measure in views.SUPPORT_MEASURES] if unit.level != "commune" else []
+        support = [c.read(views.support_table, unit, views.parse_period(period), measure, "sex")
+                   for measure in views.SUPPORT_MEASURES] if unit.level != "commune" else []
         province = units().provinces[unit.province_code].name
         body = documents.official_report(table, support, local_date(now()), province)
         return _file(body, XLSX, f"bao-cao-{unit.code}-{period}.xlsx")
@@ -99,8 +97,7 @@ class SupportIndicators(MethodView):
         A count from 1 to 4 shows as "<5"; other cells are hidden ("x") so that none can be recovered from totals."""
         c = container()
         unit = views.visible_unit(current_principal(), org_unit, c.config.provinces)
-        with c.session_factory() as session:
-            return views.support_table(session, unit, views.parse_period(period), measure, by)
+        return c.read(views.support_table, unit, views.parse_period(period), measure, by)
 
 
 @blp.route("/indicators/trend")
@@ -112,8 +109,7 @@ class Trend(MethodView):
         """Some indicators month by month, for a year"""
         c = container()
         unit = views.visible_unit(current_principal(), org_unit, c.config.provinces)
-        with c.session_factory() as session:
-            return views.trend(session, unit, year)
+        return c.read(views.trend, unit, year)
 
 
 @blp.route("/org-units")

@@ -23,10 +23,9 @@ class Plans(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, province_code=None, year=None):
         """List the plans (filter by province and year)"""
-        with container().session_factory() as session:
-            found = [p for p in views.plan_list(session)
-                     if (province_code is None or p["province_code"] == province_code)
-                     and (year is None or p["year"] == year)]
+        found = [p for p in container().read(views.plan_list)
+                 if (province_code is None or p["province_code"] == province_code)
+                 and (year is None or p["year"] == year)]
         pagination_parameters.item_count = len(found)
         start = (pagination_parameters.page - 1) * pagination_parameters.page_size
         return found[start:start + pagination_parameters.page_size]
@@ -39,8 +38,7 @@ class Plan(MethodView):
     @blp.response(200, PlanSchema)
     def get(self, plan_id):
         """Read a plan with its indicators and targets"""
-        with container().session_factory() as session:
-            return views.plan(session, plan_id)
+        return container().read(views.plan, plan_id)
 
     @roles_required(ADMIN)
     @blp.etag

@@ -21,8 +21,7 @@ class Audit(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, **filters):
         """The audit log (filter by person, actor, break-the-glass, since)"""
-        with container().session_factory() as session:
-            items, total = views.search_audit(session, filters, pagination_parameters.page,
-                                              pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        items, total = container().read(views.search_audit, filters, pagination_parameters.page,
+                                        pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items

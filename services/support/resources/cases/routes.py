@@ -32,11 +32,10 @@ class Cases(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, **filters):
         """List support cases (filter by status, outcome, district, person)"""
-        with container().session_factory() as session:
-            items, total = views.search_cases(session, current_principal(), filters,
-                                              pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        items, total = container().read(views.search_cases, current_principal(), filters,
+                                        pagination_parameters.page, pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
 
     @roles_required(*CASE_WORKERS)
     @blp.arguments(CaseInput)
@@ -54,8 +53,7 @@ class Case(MethodView):
     @blp.response(200, CaseSchema)
     def get(self, case_id):
         """Read one support case with its plan, services and tasks"""
-        with container().session_factory() as session:
-            return views.support_case(session, current_principal(), str(case_id))
+        return container().read(views.support_case, current_principal(), str(case_id))
 
     @roles_required(*CASE_WORKERS)
     @blp.etag

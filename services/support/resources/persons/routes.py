@@ -33,11 +33,10 @@ class Persons(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, **filters):
         """List people (pseudonymous: no identity), by district, status, consent"""
-        with container().session_factory() as session:
-            items, total = views.search_persons(session, current_principal(), filters,
-                                                pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        items, total = container().read(views.search_persons, current_principal(), filters,
+                                        pagination_parameters.page, pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
 
     @roles_required(*CASE_WORKERS)
     @blp.arguments(PersonInput)

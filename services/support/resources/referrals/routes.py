@@ -27,11 +27,10 @@ class Referrals(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, **filters):
         """List referrals (filter by status, source, district)"""
-        with container().session_factory() as session:
-            items, total = views.search_referrals(session, current_principal(), filters,
-                                                  pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        items, total = container().read(views.search_referrals, current_principal(), filters,
+                                        pagination_parameters.page, pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
 
     @roles_required(*CASE_WORKERS)
     @blp.arguments(ReferralInput)
@@ -50,8 +49,7 @@ class Referral(MethodView):
     @blp.response(200, ReferralSchema)
     def get(self, referral_id):
         """Read one referral"""
-        with container().session_factory() as session:
-            return views.referral(session, current_principal(), str(referral_id))
+        return container().read(views.referral, current_principal(), str(referral_id))
 
 
 @blp.route("/referrals/<uuid:referral_id>/decision")

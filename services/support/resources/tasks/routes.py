@@ -21,8 +21,7 @@ class Tasks(MethodView):
     @blp.paginate_query()
     def get(self, pagination_parameters, **filters):
         """Follow-up tasks of open cases: open, due (within 14 days), overdue, or done"""
-        with container().session_factory() as session:
-            items, total = views.search_tasks(session, current_principal(), filters,
-                                              pagination_parameters.page, pagination_parameters.page_size)
-            pagination_parameters.item_count = total
-            return items
+        items, total = container().read(views.search_tasks, current_principal(), filters,
+                                        pagination_parameters.page, pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
