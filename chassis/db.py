@@ -11,11 +11,12 @@ from datetime import timezone
 from pathlib import Path
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+    BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text, any_, bindparam,
     create_engine, event, text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -96,6 +97,17 @@ def insert_unless_present(session: Session, table: Table):
     (PostgreSQL or SQLite); add ``.returning(...)`` to learn which rows went in."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
+
+
+def among(session: Session, column, values) -> ColumnElement:
+    """``column IN values``, for a long list of values: on PostgreSQL ``column = ANY(:array)``, one
+    parameter, so that the statement's text is the same whatever the number of values. An expanded
+    ``IN`` is a new text for each count, longer than psycopg caches (4 KiB): SQLAlchemy renders and
+    psycopg parses it again at every call (~8 ms for 1 000 ids, a fifth of a consumer's batch)."""
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -26,6 +26,7 @@ from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from chassis import envelope, logs, metrics
+from chassis.db import among
 from chassis.transport import Outgoing, Producer
 from contracts.events import EventType
 
@@ -90,7 +91,7 @@ class Relay:
         # Rows behind a locked head cannot be claimed by another relay: their head is pending.
         return session.execute(
             select(t)
-            .where(t.c.published_at.is_(None), t.c.message_key.in_(keys))
+            .where(t.c.published_at.is_(None), among(session, t.c.message_key, keys))
             .order_by(t.c.id)
             .limit(self.batch_size)
         ).all()
@@ -116,7 +117,8 @@ class Relay:
                     if error is not None:
                         self._postpone(session, row, error)
             if published:
-                session.execute(update(self.table).where(self.table.c.id.in_(published)).values(published_at=now()))
+                session.execute(update(self.table).where(among(session, self.table.c.id, published))
+                                .values(published_at=now()))
             return len(published)
 
     def _postpone(self, session: Session, row, error: Exception) -> None:

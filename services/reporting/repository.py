@@ -9,6 +9,7 @@ from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from chassis.db import among
 from chassis.uow import UnitOfWork
 from services.reporting import rollup
 from services.reporting.domain import CommuneReport, NotFound
@@ -131,7 +132,7 @@ class Projections:
         """The rows of these ids, read for a write to come: under the projections' lock, so that
         they are still the rows when the write (and its rollup difference) is made."""
         self._serialise()
-        return self.session.execute(select(table).where(table.c.id.in_(ids))).all()
+        return self.session.execute(select(table).where(among(self.session, table.c.id, ids))).all()
 
     def row(self, table, key: dict):
         return self.session.execute(select(table).where(and_(*(table.c[k] == v for k, v in key.items())))).first()

@@ -30,6 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
+from chassis.db import among
 from contracts.refdata import units
 from services.reporting.tables import p_establishments, p_inspections, projection_state, r_districts, r_monthly
 
@@ -150,7 +151,7 @@ class Rollup:
         self.add(difference(by_unit(after), by_unit(before)))
 
     def _rows(self, table, ids) -> list:
-        return self.session.execute(select(table).where(table.c.id.in_([str(i) for i in ids]))).all()
+        return self.session.execute(select(table).where(among(self.session, table.c.id, map(str, ids)))).all()
 
     def _facts(self, inspections: list, establishment_ids: set, establishment_rows: list) -> Counter:
         """What these inspection rows and these establishments' rows (with the months in which
@@ -161,7 +162,7 @@ class Rollup:
         i = p_inspections.c
         months: dict[str, set[str]] = {}
         query = (select(i.establishment_id, i.conducted_on).distinct()
-                 .where(i.establishment_id.in_([str(e) for e in establishment_ids]), i.state == COMPLETED,
+                 .where(among(self.session, i.establishment_id, map(str, establishment_ids)), i.state == COMPLETED,
                         i.conducted_on.is_not(None)))
         for establishment_id, day in self.session.execute(query):
             months.setdefault(establishment_id, set()).add(month_of(day))
