@@ -32,7 +32,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from chassis import envelope, logs, metrics
-from chassis.db import insert_unless_present
+from chassis.db import inserted_unless_present
 from chassis.transport import Consumer, Message, Outgoing, Producer, TransportError
 from contracts import topics
 
@@ -181,10 +181,10 @@ class ConsumerRunner:
     def _fresh(self, uow, events: list[envelope.ReceivedEvent]) -> set[str]:
         """Insert the events' inbox rows unless there already; the ids of those that went in
         (the events not applied before), in one statement probing the inbox's key."""
-        rows = {e.id: {"consumer": self.spec.name, "event_id": e.id, "event_type": e.type,
-                       "applied_at": datetime.now(timezone.utc)} for e in events}
-        statement = insert_unless_present(uow.session, self.inbox).returning(self.inbox.c.event_id)
-        return set(uow.session.execute(statement, list(rows.values())).scalars())
+        applied_at = datetime.now(timezone.utc)
+        rows = {e.id: {"consumer": self.spec.name, "event_id": e.id, "event_type": e.type, "applied_at": applied_at}
+                for e in events}
+        return set(inserted_unless_present(uow.session, self.inbox, list(rows.values()), self.inbox.c.event_id))
 
     def _duplicate(self, event: envelope.ReceivedEvent) -> None:
         metrics.EVENTS_DUPLICATE.labels(self.service, self.spec.name).inc()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text, any_, bindparam,
-    create_engine, event, text,
+    create_engine, event, func, select, text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -97,6 +97,23 @@ def insert_unless_present(session: Session, table: Table):
     (PostgreSQL or SQLite); add ``.returning(...)`` to learn which rows went in."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
+
+
+def inserted_unless_present(session: Session, table: Table, rows: list[dict], returning) -> list:
+    """`insert_unless_present` of many rows (each with the same columns); ``returning`` of the rows
+    that went in. On PostgreSQL the rows go as one array per column (``INSERT ... SELECT * FROM
+    unnest(...)``): one short statement however many rows, where an executemany with RETURNING is a
+    text holding every row's parameters, rendered and parsed again at each call (see `among`)."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.execute(insert_unless_present(session, table).returning(returning), rows).scalars())
+    columns = list(rows[0])
+    arrays = (bindparam(None, [row[c] for row in rows], type_=postgresql.ARRAY(table.c[c].type)) for c in columns)
+    source = func.unnest(*arrays).table_valued(*columns).render_derived()
+    statement = (postgresql.insert(table).from_select(columns, select(*(source.c[c] for c in columns)))
+                 .on_conflict_do_nothing().returning(returning))
+    return list(session.execute(statement).scalars())
 
 
 def among(session: Session, column, values) -> ColumnElement:
