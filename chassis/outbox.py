@@ -26,7 +26,7 @@ from sqlalchemy import and_, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from chassis import envelope, logs, metrics
-from chassis.db import among
+from chassis.db import among, on_postgresql
 from chassis.transport import Outgoing, Producer
 from contracts.events import EventType
 
@@ -78,7 +78,7 @@ class Relay:
         is_head = ~exists().where(
             and_(earlier.c.message_key == t.c.message_key, earlier.c.id < t.c.id, earlier.c.published_at.is_(None))
         )
-        postgresql = session.get_bind().dialect.name == "postgresql"
+        postgresql = on_postgresql(session)
         if postgresql:
             # Walk the pending rows' index in id order, whatever the statistics say: on an outbox
             # filled faster than autovacuum analyses it, the planner took ~100 000 pending rows for
@@ -92,7 +92,7 @@ class Relay:
             .with_for_update(skip_locked=True)
         ).all()
         if postgresql:
-            session.execute(text("SET LOCAL enable_sort = on"))
+            session.execute(text("SET LOCAL enable_sort TO DEFAULT"))
         if not heads:
             return []
         keys = [h.message_key for h in heads]

@@ -5,11 +5,11 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from chassis.db import among
+from chassis.db import among, insert_many, update_many
 from chassis.uow import UnitOfWork
 from services.reporting import rollup
 from services.reporting.domain import CommuneReport, NotFound
@@ -117,12 +117,10 @@ class Projections:
             existing = self.rows(table, list(changes))
         with self.rollup.tracking_many(table, changes, existing):
             found = {row.id for row in existing}
-            for shape, rows in _by_shape({k: v for k, v in changes.items() if k not in found}).items():
-                self.session.execute(insert(table), [{"id": k, **v} for k, v in rows])
-            for shape, rows in _by_shape({k: v for k, v in changes.items() if k in found}).items():
-                statement = (update(table).where(table.c.id == bindparam("_id"))
-                             .values({c: bindparam(c) for c in shape}))
-                self.session.execute(statement, [{"_id": k, **v} for k, v in rows])
+            for rows in _by_shape({k: v for k, v in changes.items() if k not in found}).values():
+                self.session.execute(*insert_many(self.session, table, [{"id": k, **v} for k, v in rows]))
+            for rows in _by_shape({k: v for k, v in changes.items() if k in found}).values():
+                update_many(self.session, table, [{"id": k, **v} for k, v in rows])
 
     def recompute_rollup(self) -> int:
         """The rollup again from the projection rows (after a rebuild's replay)."""
@@ -159,7 +157,7 @@ class Projections:
 
 
 def _by_shape(changes: dict[str, dict]) -> dict[tuple, list]:
-    """Rows grouped by the columns they set, for executemany (one column list per statement)."""
+    """Rows grouped by the columns they set (one column list per statement)."""
     shapes: dict[tuple, list] = {}
     for key, values in changes.items():
         shapes.setdefault(tuple(sorted(values)), []).append((key, values))

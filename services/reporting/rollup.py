@@ -30,7 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
-from chassis.db import among
+from chassis.db import among, insert_many, on_postgresql
 from contracts.refdata import units
 from services.reporting.tables import p_establishments, p_inspections, projection_state, r_districts, r_monthly
 
@@ -113,9 +113,6 @@ class Rollup:
     def __init__(self, session: Session):
         self.session = session
 
-    def _dialect(self) -> str:
-        return self.session.get_bind().dialect.name
-
     @contextmanager
     def tracking(self, table, key: dict, values: dict):
         """Around a write of ``table`` at ``key``: what its rows contributed before and after
@@ -174,16 +171,12 @@ class Rollup:
         """Add ``delta`` to the rollup's rows (created at zero when missing), in key order."""
         if not delta:
             return
-        if self._dialect() == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
         rows = [{"unit_code": u, "month": m, "measure": s, "value": v} for (u, m, s), v in sorted(delta.items())]
-        statement = upsert(r_monthly)
+        statement, parameters = insert_many(self.session, r_monthly, rows)  # in key order
         statement = statement.on_conflict_do_update(
             index_elements=[r_monthly.c.unit_code, r_monthly.c.month, r_monthly.c.measure],
             set_={"value": r_monthly.c.value + statement.excluded.value})
-        self.session.execute(statement, rows)  # executemany: one compiled statement, rows in key order
+        self.session.execute(statement, parameters)
         emptied = [k for k, v in delta.items() if v < 0]
         if emptied:  # a count back at zero leaves no row, as a recomputation would
             r = r_monthly.c
@@ -199,7 +192,7 @@ def serialise(session: Session) -> None:
     write makes it the first lock of each, so that no two writers (the live consumer and a
     rebuild's replay, or a rebuild emptying the tables) read a "before" the other then changes,
     and no cycle of locks can form between them."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not on_postgresql(session):
         return
     if session.execute(select(projection_state.c.id).where(projection_state.c.id == 1).with_for_update()).first():
         return
