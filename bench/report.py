@@ -50,9 +50,15 @@ def main() -> None:
     if "pipeline" in data:
         p = data["pipeline"]
         b = p["baseline"]
-        rows.append(("1 event pipeline", f"{p['events_per_s']:.0f} ev/s ({p['applied']}/{p['events']})",
+        workers = p.get("reporting_workers", 1)
+        rows.append((f"1 event pipeline, {workers} reporting worker{'s' if workers > 1 else ''}",
+                     f"{p['events_per_s']:.0f} ev/s ({p['applied']}/{p['events']})",
                      f"{b['events_per_s']:.0f} ev/s kafka-python", f"{p['ratio']:.3f}", ">= 0.5",
                      "yes" if p["ratio"] >= 0.5 else "NO"))
+        for count, other in p.get("by_reporting_workers", {}).items():
+            if int(count) != workers:
+                rows.append((f"  the same, {count} reporting worker{'s' if int(count) > 1 else ''}",
+                             f"{other['events_per_s']:.0f} ev/s", "(same)", f"{other['ratio']:.3f}", "-", "-"))
     if "replay" in data:
         r = data["replay"]
         rows.append(("5 replay (rebuild reporting)", f"{r['events_per_s']:.0f} ev/s ({r['messages']} messages)",

@@ -53,3 +53,18 @@ def test_the_national_reports_harness_works(pg_server_url):
     assert out["equal"] is True and out["rollup_rows"] > 0
     assert set(out["levels"]) == {"country", "province", "district", "commune"}
     assert all(level["ours"]["n"] == 3 and level["baseline"]["n"] == 3 for level in out["levels"].values())
+
+
+def test_the_pipeline_harness_works_with_two_reporting_workers(pg_server_url, kafka_servers, tmp_path):
+    """Benchmark 1 and 5's harness on a few hundred events: the outbox filled, the relay and two
+    reporting worker processes (one consumer group) started, every event applied once and projected,
+    then the replay rebuilds reporting from the topics (which hold other tests' events too)."""
+    from bench import pipeline
+
+    result, replayed, messages = pipeline.pipeline(pg_server_url, kafka_servers, 300, 100, 120, tmp_path,
+                                                   reporting_workers=2)
+    json.loads(json.dumps(result, default=str)), json.loads(json.dumps(replayed, default=str))
+    assert result["reporting_workers"] == 2
+    assert result["applied"] == 300 and result["projected_inspections"] == 300
+    assert result["events_per_s"] > 0 and len(messages) == 300
+    assert replayed["messages"] >= 300 and replayed["projected_inspections"] >= 300
