@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -163,11 +164,14 @@ def wait_for_group(kafka: str, group: str, timeout: float = 60, members: int = 1
 
 
 def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float, workdir: Path, reporting_workers: int = 1,
-             with_replay: bool = True) -> tuple[dict, dict | None, list]:
+             replay_with: Counter | None = None) -> tuple[dict, dict | None, list, Counter]:
     """The outbox filled first, then the real workers as production runs them: ``lanhmanh worker
     inspection`` (the relay) and ``reporting_workers`` processes of ``lanhmanh worker reporting``
     (the projections; one consumer group sharing the partitions, as the HorizontalPodAutoscaler
-    scales a worker under load, deploy/k8s/base/service/hpa.yaml)."""
+    scales a worker under load, deploy/k8s/base/service/hpa.yaml). With ``replay_with`` (the
+    inspections per commune that earlier runs left on this broker), then the replay, whose rebuilt
+    projection must hold those and this run's. Returns the figures, the replay's, the messages and
+    this run's inspections per commune."""
     system = Containers(pg, kafka, "pipeline")
     workers = []
     try:
@@ -198,7 +202,7 @@ def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float, workdir: P
         stop_processes(workers)
         first, last = system.first_published_last_applied(LIVE_GROUP)
         elapsed = (last - first).total_seconds()
-        live_counts = system.inspections_per_commune()
+        live_counts = Counter(system.inspections_per_commune())
         result = {
             "events": n, "applied": done, "projected_inspections": sum(live_counts.values()),
             "seconds": elapsed, "events_per_s": done / elapsed, "outbox_fill_s": write_s,
@@ -211,15 +215,16 @@ def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float, workdir: P
         with system.inspection.engine.connect() as conn:
             messages = conn.execute(select(outbox.c.message_key, outbox.c.payload).order_by(outbox.c.id)).all()
         result["mean_payload_bytes"] = statistics.mean(len(m.payload.encode()) for m in messages)
-        replayed = replay(system, live_counts, timeout) if with_replay else None
-        return result, replayed, [(m.message_key.encode(), m.payload.encode()) for m in messages]
+        replayed = replay(system, replay_with + live_counts, timeout) if replay_with is not None else None
+        return result, replayed, [(m.message_key.encode(), m.payload.encode()) for m in messages], live_counts
     finally:
         stop_processes(workers)
         system.close()
 
 
-def replay(system: Containers, live_counts: dict[str, int], timeout: float) -> dict:
-    """Rebuild reporting from the start of every topic, as an administrator's rebuild does."""
+def replay(system: Containers, live_counts: Counter, timeout: float) -> dict:
+    """Rebuild reporting from the start of every topic, as an administrator's rebuild does; the
+    rebuilt projection must hold ``live_counts`` (what every run on this broker projected live)."""
     from services.reporting import handlers
 
     actor = Principal("bench", frozenset({ADMIN}))
@@ -228,10 +233,10 @@ def replay(system: Containers, live_counts: dict[str, int], timeout: float) -> d
     runner = system.reporting.runner_for(handlers.replay_spec(group))
     handled = handlers.replay(runner, timeout=timeout, quiet=5.0)
     elapsed = time.perf_counter() - t0
-    rebuilt = system.inspections_per_commune()
+    rebuilt = Counter(system.inspections_per_commune())
     return {"messages": handled, "seconds": elapsed, "events_per_s": handled / elapsed,
             "projected_inspections": sum(rebuilt.values()), "equals_live": rebuilt == live_counts,
-            "note": "reads every topic from its start: events of earlier runs on the same broker are replayed too"}
+            "note": "reads every topic from its start: the events of every run on the same broker"}
 
 
 def baseline(kafka: str, messages: list[tuple[bytes, bytes]], timeout: float) -> dict:
@@ -355,13 +360,15 @@ def main() -> None:
     out: dict = {}
     if args.only in (None, "pipeline"):
         counts = [int(c) for c in args.reporting_workers.split(",") if c]
-        runs = []
+        runs, projected = [], Counter()
         for i, count in enumerate(counts):
             print(f"pipeline: {args.events} events inspection outbox -> Kafka -> reporting projections "
                   f"({count} reporting worker{'s' if count > 1 else ''}) ...", flush=True)
             with tempfile.TemporaryDirectory(prefix="lanhmanh-pipeline-") as workdir:
-                result, replayed, messages = pipeline(args.pg, args.kafka, args.events, args.batch, 1800, Path(workdir),
-                                                      count, with_replay=i == len(counts) - 1)
+                result, replayed, messages, live = pipeline(
+                    args.pg, args.kafka, args.events, args.batch, 1800, Path(workdir), count,
+                    replay_with=projected if i == len(counts) - 1 else None)
+            projected += live
             print(f"  {result['events_per_s']:.0f} events/s ({result['applied']}/{args.events} applied)", flush=True)
             runs.append(result)
         print(f"replay: {replayed['events_per_s']:.0f} events/s ({replayed['messages']} messages, "

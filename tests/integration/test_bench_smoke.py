@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 
 import pytest
 
@@ -61,10 +62,10 @@ def test_the_pipeline_harness_works_with_two_reporting_workers(pg_server_url, ka
     then the replay rebuilds reporting from the topics (which hold other tests' events too)."""
     from bench import pipeline
 
-    result, replayed, messages = pipeline.pipeline(pg_server_url, kafka_servers, 300, 100, 120, tmp_path,
-                                                   reporting_workers=2)
+    result, replayed, messages, live = pipeline.pipeline(pg_server_url, kafka_servers, 300, 100, 120, tmp_path,
+                                                         reporting_workers=2, replay_with=Counter())
     json.loads(json.dumps(result, default=str)), json.loads(json.dumps(replayed, default=str))
     assert result["reporting_workers"] == 2
     assert result["applied"] == 300 and result["projected_inspections"] == 300
-    assert result["events_per_s"] > 0 and len(messages) == 300
+    assert result["events_per_s"] > 0 and len(messages) == 300 and sum(live.values()) == 300
     assert replayed["messages"] >= 300 and replayed["projected_inspections"] >= 300
