@@ -8,6 +8,8 @@
 # Environment:
 #   BENCH_EVENTS         events through the pipeline and the replay (default 100000, as the issue asks)
 #   BENCH_FRESH_RATES    freshness write rates, comma-separated (default 100,200)
+#   BENCH_REPORTING_WORKERS  reporting worker processes of the pipeline runs, comma-separated (default 1,2;
+#                        the last count is the headline figure and also replays)
 #   BENCH_FRESH_SECONDS  seconds per freshness rate (default 20)
 #   BENCH_LOAD_RATE      HTTP requests per second in the load run (default 40)
 #   BENCH_LOAD_SECONDS   seconds of the load run (default 60)
