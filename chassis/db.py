@@ -115,20 +115,20 @@ def insert_many(session: Session, table: Table, rows: list[dict]) -> tuple:
     """``(statement, parameters)``: an INSERT of ``rows`` (each with the same columns) into ``table``,
     for the database behind ``session``, to run as ``session.execute(statement, parameters)``; add
     ``.on_conflict_do_nothing()``, ``.on_conflict_do_update(...)`` or ``.returning(...)`` first if
-    needed. On PostgreSQL the rows go as one array per column (``INSERT ... SELECT * FROM
-    unnest(...)``, no parameters): one short statement however many rows, where an executemany is
-    a text holding every row's parameters (with RETURNING) or a statement per row, each dumped,
-    sent and answered (see `among`). On SQLite an executemany of the rows."""
+    needed. On PostgreSQL the rows go as one JSON text (``INSERT ... SELECT ... FROM
+    json_to_recordset(...)``, see `_recordset`): one short statement however many rows, where an
+    executemany is a text holding every row's parameters (with RETURNING) or a statement per row,
+    each dumped, sent and answered (see `among`). On SQLite an executemany of the rows."""
     if not on_postgresql(session):
         return sqlite.insert(table), rows
-    columns, source = _unnested(session, table, rows)
+    columns, source = _recordset(session, table, rows)
     return postgresql.insert(table).from_select(columns, select(*(source.c[c] for c in columns))), None
 
 
 def update_many(session: Session, table: Table, rows: list[dict], key: str = "id") -> None:
     """UPDATE the rows of ``table`` whose ``key`` is each row's ``key``, setting the row's other
     columns (every row with the same columns, each key once). On PostgreSQL one ``UPDATE ... FROM
-    unnest(...)`` (see `insert_many`); on SQLite an executemany."""
+    json_to_recordset(...)`` (see `insert_many`); on SQLite an executemany."""
     if not rows:
         return
     if not on_postgresql(session):
@@ -136,16 +136,17 @@ def update_many(session: Session, table: Table, rows: list[dict], key: str = "id
                      .values({c: bindparam(c) for c in rows[0] if c != key}))
         session.execute(statement, [{**row, "_key": row[key]} for row in rows])
         return
-    columns, source = _unnested(session, table, rows)
+    columns, source = _recordset(session, table, rows)
     session.execute(update(table).where(table.c[key] == source.c[key])
                     .values({c: source.c[c] for c in columns if c != key}))
 
 
-def _unnested(session: Session, table: Table, rows: list[dict]):
+def _recordset(session: Session, table: Table, rows: list[dict]):
     """The rows as ``json_to_recordset(:rows) AS anon(column type, ...)`` (PostgreSQL): one JSON
-    text, dumped in C, where arrays of values were dumped one element at a time in Python (a
-    regular-expression search per element to quote it: a quarter of a consumer's time). Each
-    value goes through its column type's own bind processing first (e.g. `UTCDateTime`)."""
+    text, dumped in C, where one array per column was dumped an element at a time in Python (a
+    regular-expression search per element to quote it: a tenth of a consumer's time under
+    cProfile). Each value goes through its column type's own bind processing first (e.g.
+    `UTCDateTime`, which refuses a naive time)."""
     columns = list(rows[0])
     dialect = session.get_bind().dialect
     processors = [(c, table.c[c].type.bind_processor(dialect)) for c in columns]
