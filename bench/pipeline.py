@@ -344,6 +344,14 @@ def freshness(pg: str, kafka: str, rate: float, duration: float, workdir: Path, 
         stop_system(system)
 
 
+def _counts(text: str) -> list[int]:
+    """``1,2`` -> [1, 2]: worker counts, at least one, each at least 1."""
+    counts = [int(c) for c in text.split(",") if c.strip()]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("give worker counts of at least 1, e.g. 1,2")
+    return counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pg", required=True, help="SQLAlchemy URL of the server's postgres database")
@@ -353,13 +361,13 @@ def main() -> None:
     ap.add_argument("--rates", default=os.environ.get("BENCH_FRESH_RATES", "100,200"))
     ap.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_FRESH_SECONDS", "20")))
     ap.add_argument("--only", choices=["pipeline", "freshness"], default=None)
-    ap.add_argument("--reporting-workers", default=os.environ.get("BENCH_REPORTING_WORKERS", "1,2"),
+    ap.add_argument("--reporting-workers", type=_counts, default=os.environ.get("BENCH_REPORTING_WORKERS", "1,2"),
                     help="worker processes of reporting, one pipeline run per count (the last also replays)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     out: dict = {}
     if args.only in (None, "pipeline"):
-        counts = [int(c) for c in args.reporting_workers.split(",") if c]
+        counts = args.reporting_workers
         runs, projected = [], Counter()
         for i, count in enumerate(counts):
             print(f"pipeline: {args.events} events inspection outbox -> Kafka -> reporting projections "
