@@ -50,6 +50,11 @@ class Config:
     consumer_max_attempts: int = 5
     consumer_retry_backoff: float = 0.5
     consumer_batch_size: int = 1000  # events applied per transaction (at most one poll's)
+    #: Housekeeping of the chassis's tables (chassis/housekeeping.py): days each kind of row is kept.
+    outbox_keep_days: float = 7.0  # published outbox rows (the events are on the broker)
+    inbox_keep_days: float = 30.0  # a consumer's record of an applied event (redeliveries come sooner)
+    idempotency_keep_days: float = 7.0  # a POST's answer, replayed to a retry with the same key
+    housekeeping_interval: float = 3600.0  # seconds between the worker's passes
     max_page_size: int = 200
     max_body_bytes: int = 1_000_000
     provinces: tuple[str, ...] = ("14",)  # GSO province codes this deployment serves (14 = Sơn La)
@@ -68,6 +73,11 @@ class Config:
         """Refuse configurations that are unsafe in production."""
         if self.transport not in ("embedded", "kafka"):
             raise ConfigError(f"EVENT_TRANSPORT must be 'embedded' or 'kafka', not {self.transport!r}")
+        for name in ("outbox_keep_days", "inbox_keep_days", "idempotency_keep_days"):
+            if getattr(self, name) < 1:  # an inbox kept for less would let redeliveries through
+                raise ConfigError(f"{name.upper()} must be at least 1 (day), not {getattr(self, name)}")
+        if self.housekeeping_interval <= 0:
+            raise ConfigError(f"HOUSEKEEPING_INTERVAL must be a positive number of seconds, not {self.housekeeping_interval}")
         if self.production:
             if not self.jwt_secret and not self.jwt_jwks_url:
                 raise ConfigError("production mode needs JWT_SECRET or JWT_JWKS_URL")
@@ -106,6 +116,10 @@ class Config:
             relay_idle_interval=float(_env(env, service, "RELAY_IDLE_INTERVAL", "0.4")),
             consumer_max_attempts=int(_env(env, service, "CONSUMER_MAX_ATTEMPTS", "5")),
             consumer_batch_size=int(_env(env, service, "CONSUMER_BATCH_SIZE", "1000")),
+            outbox_keep_days=float(_env(env, service, "OUTBOX_KEEP_DAYS", "7")),
+            inbox_keep_days=float(_env(env, service, "INBOX_KEEP_DAYS", "30")),
+            idempotency_keep_days=float(_env(env, service, "IDEMPOTENCY_KEEP_DAYS", "7")),
+            housekeeping_interval=float(_env(env, service, "HOUSEKEEPING_INTERVAL", "3600")),
             max_page_size=int(_env(env, service, "MAX_PAGE_SIZE", "200")),
             consumer_group_prefix=_env(env, None, "KAFKA_CONSUMER_GROUP_PREFIX", ""),
             provinces=tuple(p.strip() for p in _env(env, None, "LANHMANH_PROVINCES", "14").split(",") if p.strip()),

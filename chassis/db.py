@@ -73,7 +73,7 @@ def chassis_tables(metadata: MetaData) -> dict[str, Table]:
         postgresql_where=outbox.c.published_at.is_(None),
         sqlite_where=outbox.c.published_at.is_(None),
     )
-    Index("ix_outbox_published_at", outbox.c.published_at)
+    Index("ix_outbox_published_at", outbox.c.published_at)  # housekeeping: published rows by age
     inbox = Table(
         "inbox", metadata,
         Column("consumer", String(100), primary_key=True),
@@ -81,6 +81,7 @@ def chassis_tables(metadata: MetaData) -> dict[str, Table]:
         Column("event_type", String(200), nullable=False),
         Column("applied_at", UTCDateTime(), nullable=False),
     )
+    Index("ix_inbox_applied_at", inbox.c.applied_at)  # housekeeping: rows by age
     idempotency = Table(
         "idempotency_keys", metadata,
         Column("principal", String(200), primary_key=True),
@@ -92,6 +93,7 @@ def chassis_tables(metadata: MetaData) -> dict[str, Table]:
         Column("body", Text),
         Column("created_at", UTCDateTime(), nullable=False),
     )
+    Index("ix_idempotency_keys_created_at", idempotency.c.created_at)  # housekeeping: answers by age
     return {"outbox": outbox, "inbox": inbox, "idempotency_keys": idempotency}
 
 

@@ -25,6 +25,8 @@ EVENTS_FAILED = Counter("lanhmanh_events_failed_total", "Failed attempts to appl
 EVENTS_DEAD_LETTERED = Counter("lanhmanh_events_dead_lettered_total", "Events sent to the dead-letter topic", ["service", "consumer"])
 RELAY_FAILURES = Counter("lanhmanh_outbox_publish_failures_total", "Outbox events the broker did not acknowledge", ["service"])
 OUTBOX_BACKLOG = Gauge("lanhmanh_outbox_backlog", "Outbox events not yet published", ["service"], multiprocess_mode="livemax")
+HOUSEKEEPING_DELETED = Counter("lanhmanh_housekeeping_deleted_total",
+                               "Old rows deleted from the outbox, inbox and idempotency tables", ["service", "table"])
 CONSUMER_LAG = Gauge("lanhmanh_consumer_lag", "Messages behind the end of the assigned partitions", ["service", "consumer"], multiprocess_mode="livemax")
 
 

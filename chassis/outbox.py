@@ -150,13 +150,6 @@ class Relay:
                 select(func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))
             ).scalar_one()
 
-    def prune(self, older_than: timedelta) -> int:
-        """Delete published rows older than ``older_than`` (they are on the broker)."""
-        with self.session_factory() as session, session.begin():
-            return session.execute(
-                self.table.delete().where(self.table.c.published_at < now() - older_than)
-            ).rowcount
-
     def run(self, stop: threading.Event, poll_interval: float = 0.05, idle_interval: float = 0.4,
             backlog_every: float = 1.0) -> None:
         """Publish until ``stop``: at once again after a full batch, ``poll_interval`` after a short

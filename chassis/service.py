@@ -18,10 +18,11 @@ from typing import Callable, TypeVar
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError
 
-from chassis import db
+from chassis import db, housekeeping
 from chassis.auth import Authenticator
 from chassis.config import Config
 from chassis.consumer import ConsumerRunner, ConsumerSpec
+from chassis.housekeeping import Housekeeping
 from chassis.outbox import Outbox, Relay
 from chassis.transport import Transport, make_transport
 from chassis.uow import UnitOfWork
@@ -110,6 +111,9 @@ class Container:
         return Relay(self.service.name, self.service.tables["outbox"], self.session_factory,
                      self.transport.producer(), batch_size=self.config.relay_batch_size,
                      max_backoff=self.config.relay_max_backoff)
+
+    def housekeeping(self) -> Housekeeping:
+        return Housekeeping(self.service.name, self.service.tables, self.session_factory, housekeeping.rules(self.config))
 
     def consumer_runners(self) -> list[ConsumerRunner]:
         return [self.runner_for(spec) for spec in self.service.consumers]

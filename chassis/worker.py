@@ -1,4 +1,5 @@
-"""The worker: the outbox relay and the consumers of one or more services, each on a thread.
+"""The worker: the outbox relay, the consumers and the housekeeping (chassis/housekeeping.py) of
+one or more services, each on a thread.
 
 In distributed mode a service's worker is its own process (`lanhmanh worker SERVICE`),
 scaled apart from its web process; workers of one service share a consumer group. In
@@ -31,6 +32,9 @@ class Worker:
                 relay = c.relay()
                 self._spawn(name, f"{name}-relay", lambda r=relay, cfg=c.config: r.run(
                     self.stop_event, cfg.relay_poll_interval, cfg.relay_idle_interval))
+            keeper = c.housekeeping()
+            self._spawn(name, f"{name}-housekeeping", lambda k=keeper, cfg=c.config: k.run(
+                self.stop_event, cfg.housekeeping_interval))
             if self.with_consumers:
                 for runner in c.consumer_runners():
                     self._spawn(name, f"{name}-{runner.spec.name}", lambda r=runner: r.run(self.stop_event))
