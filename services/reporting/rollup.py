@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from contextlib import contextmanager
 from datetime import date
+from types import SimpleNamespace
 
 from sqlalchemy import String, and_, case, delete, func, insert, literal_column, or_, select, tuple_, union_all
 from sqlalchemy.ext.compiler import compiles
@@ -106,6 +107,47 @@ def difference(after: Counter, before: Counter) -> dict[Key, int]:
     return {k: v for k, v in delta.items() if v}
 
 
+def _facts(inspections, establishment_rows, months: dict[str, set[str]]) -> Counter:
+    """What these inspection rows and these establishments' rows (with the months in which each
+    had a completed inspection) contribute to the rollup."""
+    facts: Counter = Counter()
+    for row in inspections:
+        facts.update(inspection_facts(row))
+    for row in establishment_rows:
+        facts.update(establishment_facts(row, months.get(row.id, set())))
+    return facts
+
+
+def _as_written(existing: list, changes: dict[str, dict]) -> list:
+    """The inspection rows as a write of ``changes`` leaves them (every column of p_inspections:
+    the existing row's values, then the change's; a new row's unset columns NULL, as inserted)."""
+    blank = dict.fromkeys(p_inspections.c.keys())
+    rows = {row.id: {**blank, **row._mapping} for row in existing}
+    return [SimpleNamespace(**{**rows.get(key, blank), "id": key, **values}) for key, values in changes.items()]
+
+
+def _completed_month(row) -> tuple[str, str] | None:
+    if row.state != COMPLETED or row.conducted_on is None:
+        return None
+    return row.establishment_id, month_of(row.conducted_on)
+
+
+def _months_grown(months: dict[str, set[str]], existing: list, written: list) -> dict[str, set[str]] | None:
+    """The establishments' inspected months after the write, from those before it, when the write
+    only adds to them (no inspection completed before leaves its month): None otherwise, for the
+    months to be read again (another inspection may still hold the month it left)."""
+    after = {row.id: _completed_month(row) for row in written}
+    for row in existing:
+        was = _completed_month(row)
+        if was is not None and after.get(row.id) != was:
+            return None
+    grown = {k: set(v) for k, v in months.items()}
+    for month in after.values():
+        if month is not None:
+            grown.setdefault(month[0], set()).add(month[1])
+    return grown
+
+
 # -- keeping it in step with the projection writes ----------------------------------------------
 class Rollup:
     """The rollup's side of a projection write, in the writer's session (its transaction)."""
@@ -136,13 +178,17 @@ class Rollup:
             establishments = (establishments | {row.establishment_id for row in existing}) - {None}
             # a write of inspections leaves the establishments' rows as they were: read once
             establishment_rows = self._rows(p_establishments, establishments)
-            before = self._facts(existing, establishments, establishment_rows)
+            months = self._months(establishments)
+            before = _facts(existing, establishment_rows, months)
             yield
-            after = self._facts(self._rows(p_inspections, ids), establishments, establishment_rows)
+            written = _as_written(existing, changes)
+            grown = _months_grown(months, existing, written)
+            after = _facts(written, establishment_rows, grown if grown is not None else self._months(establishments))
         elif table is p_establishments:
-            before = self._facts([], set(ids), existing)
+            months = self._months(ids)
+            before = _facts([], existing, months)
             yield
-            after = self._facts([], set(ids), self._rows(p_establishments, ids))
+            after = _facts([], self._rows(p_establishments, ids), months)
         else:
             raise ValueError(f"{table.name} is not written many at once")
         self.add(difference(by_unit(after), by_unit(before)))
@@ -150,22 +196,17 @@ class Rollup:
     def _rows(self, table, ids) -> list:
         return self.session.execute(select(table).where(among(self.session, table.c.id, map(str, ids)))).all()
 
-    def _facts(self, inspections: list, establishment_ids: set, establishment_rows: list) -> Counter:
-        """What these inspection rows and these establishments' rows (with the months in which
-        each had a completed inspection, read now) contribute to the rollup."""
-        facts: Counter = Counter()
-        for row in inspections:
-            facts.update(inspection_facts(row))
+    def _months(self, establishment_ids) -> dict[str, set[str]]:
+        """The months ('YYYYMM') in which each of these establishments had a completed inspection."""
         i = p_inspections.c
-        months: dict[str, set[str]] = {}
-        query = (select(i.establishment_id, i.conducted_on).distinct()
+        month = year_month(i.conducted_on)
+        query = (select(i.establishment_id, month).distinct()
                  .where(among(self.session, i.establishment_id, map(str, establishment_ids)), i.state == COMPLETED,
                         i.conducted_on.is_not(None)))
-        for establishment_id, day in self.session.execute(query):
-            months.setdefault(establishment_id, set()).add(month_of(day))
-        for row in establishment_rows:
-            facts.update(establishment_facts(row, months.get(row.id, set())))
-        return facts
+        months: dict[str, set[str]] = {}
+        for establishment_id, m in self.session.execute(query):
+            months.setdefault(establishment_id, set()).add(m)
+        return months
 
     def add(self, delta: dict[Key, int]) -> None:
         """Add ``delta`` to the rollup's rows (created at zero when missing), in key order."""
