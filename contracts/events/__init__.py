@@ -5,7 +5,8 @@ An event type is an explicit, versioned string (never a class name), e.g.
 ``data``) is described by a marshmallow schema. Consumers load payloads with
 ``unknown=EXCLUDE``: a field added in a later minor change is ignored, and a breaking
 change gets a new version (``.v2``) published alongside the old one until every
-consumer has moved.
+consumer has moved. A consumer may declare the fields it reads of a type
+(`chassis.consumer.ConsumerSpec.reads`): only those are then checked and handed to it.
 """
 from __future__ import annotations
 
@@ -45,6 +46,19 @@ class EventType:
     def contract(self) -> Payload:
         """The payload schema, made once: marshmallow schemas keep no state between calls."""
         return self.schema()
+
+    def reader(self, fields: tuple[str, ...] | None = None) -> Payload:
+        """The schema a consumer loads this type's payloads with: the whole contract, or only the
+        ``fields`` it reads (a tolerant reader: what it does not read is neither checked nor kept)."""
+        return self.contract if fields is None else _reader(self.schema, tuple(fields))
+
+
+@functools.cache
+def _reader(schema: type[Payload], fields: tuple[str, ...]) -> Payload:
+    unknown = set(fields) - set(schema._declared_fields)
+    if unknown:
+        raise ValueError(f"{schema.__name__} has no fields {sorted(unknown)}")
+    return schema(only=fields)
 
 
 CATALOGUE: dict[str, EventType] = {}

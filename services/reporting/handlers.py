@@ -309,9 +309,19 @@ BATCH_HANDLERS = {**{t: on_inspections for t in INSPECTION_STATES},
                   registry.ESTABLISHMENT_UPDATED.type: on_establishments}
 
 
+#: The fields the inspection handlers read (`inspection_values`): of the 19 of a completed
+#: inspection's payload, only these are checked and kept (a tolerant reader: a break in a field
+#: reporting does not use does not hold its figures back; the contract check of the busiest type
+#: costs a third less, and the consumer applies ~20 % more events a second, docs/benchmarks.md).
+_INSPECTION_FIELDS = ("inspection_id", "establishment_id", "kind", "agency", "commune_code", "district_code")
+READS = {**{t: _INSPECTION_FIELDS for t in INSPECTION_STATES},
+         inspection.INSPECTION_COMPLETED.type: (*_INSPECTION_FIELDS, "conducted_on", "passed",
+                                                "signs_of_prostitution", "fines_total_vnd")}
+
+
 def projection_spec() -> ConsumerSpec:
     """The live consumer (bootstrap.py)."""
-    return ConsumerSpec(LIVE_GROUP, PROJECTION_HANDLERS, TOPICS, BATCH_HANDLERS)
+    return ConsumerSpec(LIVE_GROUP, PROJECTION_HANDLERS, TOPICS, BATCH_HANDLERS, READS)
 
 
 def replay_group(generation: int, started: datetime) -> str:
@@ -323,7 +333,7 @@ def replay_group(generation: int, started: datetime) -> str:
 
 def replay_spec(group: str) -> ConsumerSpec:
     """A rebuild's consumer: a group never used before, so it reads every topic from its start."""
-    return ConsumerSpec(group, PROJECTION_HANDLERS, TOPICS, BATCH_HANDLERS)
+    return ConsumerSpec(group, PROJECTION_HANDLERS, TOPICS, BATCH_HANDLERS, READS)
 
 
 def start_rebuild(uow: ReportingUnitOfWork, actor: Principal) -> str:

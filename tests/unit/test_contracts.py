@@ -154,3 +154,16 @@ def test_locate_gives_a_served_commune_s_district_and_province_and_refuses_the_o
         units().locate("99999", ("14",))
     with pytest.raises(NotServed, match="outside the provinces"):
         units().locate("00001", ("14",))  # Hà Nội
+
+
+def test_a_consumer_reading_a_field_or_type_the_catalogue_lacks_is_refused_when_declared():
+    from chassis.consumer import ConsumerSpec
+
+    completed = "vn.lanhmanh.inspection.inspection.completed.v1"
+    with pytest.raises(ValueError, match="conducted_at"):
+        ConsumerSpec("c", {}, reads={completed: ("inspection_id", "conducted_at")})
+    with pytest.raises(ValueError, match="unknown event type"):
+        ConsumerSpec("c", {}, reads={"vn.lanhmanh.nothing.v1": ("id",)})
+    reader = lookup(completed).reader(("inspection_id", "conducted_on"))
+    loaded = reader.load({"inspection_id": str(uuid.uuid4()), "conducted_on": "2020-02-02", "sanctions": ["x"]})
+    assert set(loaded) == {"inspection_id", "conducted_on"} and loaded["conducted_on"] == date(2020, 2, 2)

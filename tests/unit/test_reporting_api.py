@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from datetime import date, datetime, timezone
 
@@ -14,6 +15,7 @@ from openpyxl import load_workbook
 from chassis import envelope
 from chassis.service import bootstrap
 from chassis.transport import Outgoing
+from contracts import topics
 from contracts.events import cases, inspection, registry, support
 from tests.conftest import make_config
 
@@ -142,6 +144,35 @@ def test_a_redelivered_event_is_counted_once(reporting, client, reader):
         "violation_codes": [], "sanctions": [], "fines_total_vnd": 0, "signs_of_prostitution": False,
         "people_identified": 0, "people_consenting_to_referral": 0}, copies=3)
     assert by_id(table(client, reader)["indicators"])["inspections_specialised"]["value"] == 1
+
+
+def completed_payload(iid, kind="specialised") -> dict:
+    return {"inspection_id": iid, "establishment_id": uuid.uuid4(), "kind": kind, "agency": "culture",
+            "commune_code": CHIENG_LE, "district_code": "116", "conducted_on": date(2020, 2, 2), "passed": True,
+            "violation_codes": [], "sanctions": [], "fines_total_vnd": 0, "signs_of_prostitution": False,
+            "people_identified": 0, "people_consenting_to_referral": 0}
+
+
+def test_reporting_checks_the_fields_it_reads_and_tolerates_breaks_in_the_others(reporting, client, reader):
+    """A tolerant reader (handlers.READS): a completed inspection whose sanctions and head counts
+    break the contract still counts (reporting reads neither); one whose date breaks it is a dead letter."""
+    def sent(subject, **broken):
+        _, value = envelope.build(inspection.INSPECTION_COMPLETED, str(subject), completed_payload(subject),
+                                  "/lanhmanh/test")
+        event = json.loads(value)
+        event["data"].update(broken)
+        reporting.transport.producer().send([Outgoing(inspection.INSPECTION_COMPLETED.topic, str(subject),
+                                                      json.dumps(event).encode())], 1)
+
+    sent(uuid.uuid4(), sanctions=["public_flogging"], people_identified="many")
+    sent(uuid.uuid4(), conducted_on="2020-02-31")
+    for runner in reporting.consumer_runners():
+        while runner.run_once(timeout=0.01, max_records=500):
+            pass
+    assert by_id(table(client, reader)["indicators"])["inspections_specialised"]["value"] == 1
+    letters = [json.loads(m.value) for m in reporting.transport.consumer("test-letters", [topics.DEAD_LETTERS])
+               .poll(0.01, 100)]
+    assert len(letters) == 1 and "conducted_on" in json.dumps(letters[0])
 
 
 def test_a_commune_report_goes_through_submit_approve_lock_and_unlock(client, token, reader):
