@@ -67,7 +67,8 @@ class Housekeeping:
     def _prune(self, table, column: str, cutoff: datetime, stop: threading.Event | None) -> int:
         """Delete the rows whose ``column`` is before ``cutoff`` (NULL: never), a chunk a transaction."""
         key = list(table.primary_key.columns)
-        older = select(*key).where(table.c[column] < cutoff).limit(self.chunk)
+        # rows another worker's pass is deleting are skipped, not waited for (PostgreSQL)
+        older = select(*key).where(table.c[column] < cutoff).limit(self.chunk).with_for_update(skip_locked=True)
         which = key[0].in_(older) if len(key) == 1 else tuple_(*key).in_(older)
         total = 0
         while stop is None or not stop.is_set():
