@@ -12,8 +12,8 @@ Every service has three tables that grow with its traffic (`chassis.db.chassis_t
 * ``idempotency_keys``: the answer to a POST with an ``Idempotency-Key``; a client retrying the
   same request ``idempotency_keep_days`` (7) later gets it replayed, after that the key is free.
 
-The worker runs a pass every ``housekeeping_interval`` seconds (an hour). Rows are deleted in
-chunks of ``housekeeping_chunk``, each in its own short transaction: no long lock, no burst of
+The worker runs a pass at start and every ``housekeeping_interval`` seconds (an hour). Rows go in
+chunks (5 000 by default), each in its own short transaction: no long lock, no burst of
 WAL, and a pass stopped half-way (a deploy) leaves only rows the next pass deletes.
 """
 from __future__ import annotations
