@@ -18,11 +18,11 @@ from typing import Callable, TypeVar
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError
 
-from chassis import db, housekeeping
+from chassis import db
 from chassis.auth import Authenticator
 from chassis.config import Config
 from chassis.consumer import ConsumerRunner, ConsumerSpec
-from chassis.housekeeping import Housekeeping
+from chassis.housekeeping import Housekeeping, rules
 from chassis.outbox import Outbox, Relay
 from chassis.transport import Transport, make_transport
 from chassis.uow import UnitOfWork
@@ -113,7 +113,7 @@ class Container:
                      max_backoff=self.config.relay_max_backoff)
 
     def housekeeping(self) -> Housekeeping:
-        return Housekeeping(self.service.name, self.service.tables, self.session_factory, housekeeping.rules(self.config))
+        return Housekeeping(self.service.name, self.service.tables, self.session_factory, rules(self.config))
 
     def consumer_runners(self) -> list[ConsumerRunner]:
         return [self.runner_for(spec) for spec in self.service.consumers]

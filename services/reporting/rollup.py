@@ -65,9 +65,14 @@ def month_of(day: date) -> str:
 
 
 # -- what one projection row contributes -------------------------------------------------------
+def _completed(row) -> bool:
+    """A completed inspection with its day: what the inspection measures count."""
+    return row is not None and row.state == COMPLETED and row.conducted_on is not None
+
+
 def inspection_facts(row) -> Counter:
     """A completed inspection counts once, in its month and commune."""
-    if row is None or row.state != COMPLETED or row.conducted_on is None:
+    if not _completed(row):
         return Counter()
     return Counter({(row.commune_code, row.district_code, month_of(row.conducted_on),
                      INSPECTIONS_PREFIX + row.kind): 1})
@@ -127,9 +132,7 @@ def _as_written(existing: list, changes: dict[str, dict]) -> list:
 
 
 def _completed_month(row) -> tuple[str, str] | None:
-    if row.state != COMPLETED or row.conducted_on is None:
-        return None
-    return row.establishment_id, month_of(row.conducted_on)
+    return (row.establishment_id, month_of(row.conducted_on)) if _completed(row) else None
 
 
 def _months_grown(months: dict[str, set[str]], existing: list, written: list) -> dict[str, set[str]] | None:
