@@ -149,6 +149,13 @@ class _Consumer:
                     heartbeat_interval_ms=3000,
                     bootstrap_timeout_ms=5000,
                 )
+                # kafka-python may join the group before its first metadata answer: the leader then
+                # assigns nobody the partitions it has not heard of, and when the answer lands between
+                # that assignment and the join's end nothing notices until the next metadata refresh,
+                # five minutes later (KAFKA-3949, fixed upstream for patterns only). Asking for each
+                # topic's partitions first makes the first join assign them all.
+                for topic in self.topics:
+                    self._client.partitions_for_topic(topic)
             except KafkaError as exc:
                 raise TransportError(f"cannot reach Kafka: {exc}") from exc
         return self._client
