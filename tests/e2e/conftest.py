@@ -125,6 +125,7 @@ def _distributed(tmp: Path) -> System:
     from kafka import KafkaConsumer
 
     from chassis.service import discover
+    from tests.support.kafka_reader import topic_reader
 
     server_url = require_env("LANHMANH_TEST_DATABASE_URL")
     kafka = require_env("KAFKA_BOOTSTRAP_SERVERS")
@@ -158,8 +159,7 @@ def _distributed(tmp: Path) -> System:
 
     def read_events(topic: str, subject: str) -> list[dict]:
         if topic not in readers:
-            readers[topic] = KafkaConsumer(topic, bootstrap_servers=kafka, group_id=f"e2e-{uuid.uuid4().hex[:6]}",
-                                           auto_offset_reset="earliest", enable_auto_commit=False)
+            readers[topic] = topic_reader(kafka, topic, "e2e")
             seen[topic] = []
         for records in readers[topic].poll(500).values():
             for r in records:

@@ -8,7 +8,6 @@ from datetime import date
 from collections import defaultdict
 
 import pytest
-from kafka import KafkaConsumer
 from sqlalchemy import func, select
 
 from chassis.auth import ADMIN, Principal
@@ -19,6 +18,7 @@ from contracts import topics
 from contracts.events import registry as registry_events
 from services.registry import handlers
 from tests.integration.conftest import wait_until
+from tests.support.kafka_reader import topic_reader
 from tests.support.probe import applied_rows
 
 pytestmark = pytest.mark.infra
@@ -38,8 +38,7 @@ def consume_until(runner, condition, timeout=40.0):
 
 def read_topic(kafka_servers, topic, until, timeout=30.0):
     """Every message of ``topic`` from the start, until ``until(messages)`` holds."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_servers, group_id=f"reader-{uuid.uuid4().hex[:8]}",
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = topic_reader(kafka_servers, topic)
     messages = []
     try:
         wait_until(lambda: (messages.extend(r for rs in consumer.poll(500).values() for r in rs), until(messages))[1],
@@ -177,8 +176,7 @@ def test_a_poison_event_goes_to_the_dead_letter_topic_and_the_consumer_moves_on(
     good = register(pg_registry, name="Nhà nghỉ Bình Minh")
     pg_registry.relay().run_once()
     (runner,) = pg_probe.consumer_runners()
-    reader = KafkaConsumer(topics.DEAD_LETTERS, bootstrap_servers=kafka_servers, auto_offset_reset="earliest",
-                           group_id=f"reader-{uuid.uuid4().hex[:8]}", enable_auto_commit=False)
+    reader = topic_reader(kafka_servers, topics.DEAD_LETTERS)
     letters = []
 
     def poison_dead_lettered():
