@@ -4,13 +4,16 @@ from __future__ import annotations
 import logging
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from chassis.transport import Message, Outgoing, TransportError
 
 log = logging.getLogger(__name__)
+
+#: Every topic keeps its events for ever: reporting rebuilds its projections by replaying them from the start.
+KEEP_FOR_EVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 class KafkaTransport:
@@ -20,6 +23,9 @@ class KafkaTransport:
         self.replication_factor = replication_factor
 
     def ensure_topics(self, names: list[str]) -> None:
+        """Create the topics that are missing, keeping their events for ever (`KEEP_FOR_EVER`): reporting
+        rebuilds its projections by replaying them from the start, whatever the broker's default retention.
+        A topic already there with a finite retention is left as its operator set it, with a warning."""
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id="lanhmanh-admin",
                                      bootstrap_timeout_ms=10000)
@@ -27,17 +33,32 @@ class KafkaTransport:
             raise TransportError(f"cannot reach Kafka: {exc}") from exc
         try:
             existing = set(admin.list_topics())
-            missing = [
-                NewTopic(name, self.partitions, self.replication_factor) for name in names if name not in existing
-            ]
-            for topic in missing:
+            for name in names:
+                if name in existing:
+                    continue
                 try:
-                    admin.create_topics([topic])
-                    log.info("created topic", extra={"topic": topic.name, "partitions": self.partitions})
+                    admin.create_topics({name: {"num_partitions": self.partitions,
+                                                "replication_factor": self.replication_factor,
+                                                "configs": KEEP_FOR_EVER}}, wait_for_metadata=True)
+                    log.info("created topic", extra={"topic": name, "partitions": self.partitions})
                 except TopicAlreadyExistsError:
                     pass  # another process created it first
+            self._warn_of_finite_retention(admin, sorted(existing & set(names)))
         finally:
             admin.close()
+
+    @staticmethod
+    def _warn_of_finite_retention(admin: KafkaAdminClient, names: list[str]) -> None:
+        if not names:
+            return
+        described = admin.describe_configs([ConfigResource("TOPIC", name, list(KEEP_FOR_EVER))
+                                            for name in names], config_filter="all")
+        for name, configs in described.get("topic", {}).items():
+            finite = {key: c["value"] for key, c in configs.items() if key in KEEP_FOR_EVER and c["value"] != "-1"}
+            if finite:
+                log.warning("topic keeps its events for a limited time: a reporting rebuild replays only what is "
+                            "left (set retention.ms and retention.bytes to -1, docs/deployment.md)",
+                            extra={"topic": name, **{key.replace(".", "_"): v for key, v in finite.items()}})
 
     def producer(self) -> "_Producer":
         return _Producer(self.bootstrap_servers)
