@@ -169,6 +169,8 @@ def check_manifests(docs: list[dict], svcs: list[str]) -> list[str]:
             check(cfg.get("default.replication.factor") == replication, "Kafka: default.replication.factor = KAFKA_REPLICATION_FACTOR")
             check(cfg.get("min.insync.replicas", 1) < replication or replication == 1, "Kafka: min.insync.replicas below the replication factor")
             check(cfg.get("log.retention.ms") == -1, "Kafka: unlimited retention (reporting rebuilds replay the topics)")
+            check(cfg.get("offsets.retention.minutes", 10080) >= 525600,
+                  "Kafka: offsets.retention.minutes a year or more (a stopped group keeps its place)")
             ports = [listener["port"] for listener in d["spec"]["kafka"]["listeners"]]
             check(config["KAFKA_BOOTSTRAP_SERVERS"] == f"{d['metadata']['name']}-kafka-bootstrap:{ports[0]}",
                   "KAFKA_BOOTSTRAP_SERVERS = the Strimzi bootstrap Service")

@@ -117,6 +117,8 @@ min.insync.replicas=1
 # Single node: every internal topic has replication factor 1.
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=10
+# As in production (docs/deployment.md): committed offsets outlive a stopped group for ten years.
+offsets.retention.minutes=5256000
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=10

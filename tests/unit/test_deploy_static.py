@@ -167,6 +167,7 @@ def test_compose_has_no_containers_of_unknown_services_and_binds_host_ports_to_l
     kafka = compose["services"]["kafka"]["environment"]
     assert str(kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"  # the workers create their topics
     assert str(kafka["KAFKA_LOG_RETENTION_MS"]) == str(kafka["KAFKA_LOG_RETENTION_BYTES"]) == "-1"  # rebuilds replay all
+    assert int(kafka["KAFKA_OFFSETS_RETENTION_MINUTES"]) >= 525600  # a stopped group keeps its place
     assert {"8000:80"} == {p.split(":", 1)[1] for p in compose["services"]["gateway"]["ports"]}
     assert {"9090:9090"} == {p.split(":", 1)[1] for p in compose["services"]["prometheus"]["ports"]}
     assert {"3000:3000"} == {p.split(":", 1)[1] for p in compose["services"]["grafana"]["ports"]}
