@@ -44,6 +44,8 @@ class KafkaTransport:
                 except TopicAlreadyExistsError:
                     pass  # another process created it first
             self._warn_of_finite_retention(admin, sorted(existing & set(names)))
+        except KafkaError as exc:
+            raise TransportError(f"cannot create the topics: {exc}") from exc
         finally:
             admin.close()
 
