@@ -160,7 +160,7 @@ class _Consumer:
     def _consumer(self) -> KafkaConsumer:
         if self._client is None:
             try:
-                self._client = KafkaConsumer(
+                client = KafkaConsumer(
                     *self.topics,
                     bootstrap_servers=self.bootstrap_servers,
                     group_id=self.group,
@@ -172,15 +172,20 @@ class _Consumer:
                     heartbeat_interval_ms=3000,
                     bootstrap_timeout_ms=5000,
                 )
+            except KafkaError as exc:
+                raise TransportError(f"cannot reach Kafka: {exc}") from exc
+            try:
                 # kafka-python may join the group before its first metadata answer: the leader then
                 # assigns nobody the partitions it has not heard of, and when the answer lands between
                 # that assignment and the join's end nothing notices until the next metadata refresh,
                 # five minutes later (KAFKA-3949, fixed upstream for patterns only). Asking for each
                 # topic's partitions first makes the first join assign them all.
                 for topic in self.topics:
-                    self._client.partitions_for_topic(topic)
+                    client.partitions_for_topic(topic)
             except KafkaError as exc:
-                raise TransportError(f"cannot reach Kafka: {exc}") from exc
+                client.close(autocommit=False)  # the next poll starts again, metadata first
+                raise TransportError(f"cannot read the topics' partitions: {exc}") from exc
+            self._client = client
         return self._client
 
     def poll(self, timeout: float, max_records: int) -> list[Message]:
