@@ -56,7 +56,7 @@ class KafkaTransport:
         described = admin.describe_configs([ConfigResource("TOPIC", name, list(KEEP_FOR_EVER))
                                             for name in names], config_filter="all")
         for name, configs in described.get("topic", {}).items():
-            finite = {key: c["value"] for key, c in configs.items() if key in KEEP_FOR_EVER and c["value"] != "-1"}
+            finite = {key: c["value"] for key, c in configs.items() if c["value"] != KEEP_FOR_EVER[key]}
             if finite:
                 log.warning("topic keeps its events for a limited time: a reporting rebuild replays only what is "
                             "left (set retention.ms and retention.bytes to -1, docs/deployment.md)",
