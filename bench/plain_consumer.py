@@ -25,7 +25,8 @@ def main() -> None:
     args = ap.parse_args()
     consumer = KafkaConsumer(args.topic, bootstrap_servers=args.kafka, group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}",
                              auto_offset_reset="earliest", enable_auto_commit=True)
-    consumer.partitions_for_topic(args.topic)  # before the first join (see chassis/transport/kafka.py)
+    while not consumer.partitions_for_topic(args.topic):  # known before the first join (chassis/transport/kafka.py)
+        time.sleep(0.2)
     while not consumer.assignment():
         consumer.poll(timeout_ms=200)
     print("ready", flush=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource
@@ -150,17 +151,22 @@ class _Producer:
 
 
 class _Consumer:
-    """Joins its group on first poll, so a broker that is down at start-up only delays consuming."""
+    """Joins its group on first poll, once the broker has named every topic's partitions: a broker that is
+    down at start-up, or a topic another service's worker is still creating, only delays consuming."""
+
+    #: how long one poll waits for the broker to name every topic's partitions before reporting it
+    PARTITIONS_WAIT = 5.0
 
     def __init__(self, bootstrap_servers, group: str, topics: list[str]):
         self.bootstrap_servers, self.group, self.topics = bootstrap_servers, group, topics
         self._client: KafkaConsumer | None = None
+        self._partitions_known = False
 
     @property
     def _consumer(self) -> KafkaConsumer:
         if self._client is None:
             try:
-                client = KafkaConsumer(
+                self._client = KafkaConsumer(
                     *self.topics,
                     bootstrap_servers=self.bootstrap_servers,
                     group_id=self.group,
@@ -174,19 +180,29 @@ class _Consumer:
                 )
             except KafkaError as exc:
                 raise TransportError(f"cannot reach Kafka: {exc}") from exc
-            try:
-                # kafka-python may join the group before its first metadata answer: the leader then
-                # assigns nobody the partitions it has not heard of, and when the answer lands between
-                # that assignment and the join's end nothing notices until the next metadata refresh,
-                # five minutes later (KAFKA-3949, fixed upstream for patterns only). Asking for each
-                # topic's partitions first makes the first join assign them all.
-                for topic in self.topics:
-                    client.partitions_for_topic(topic)
-            except KafkaError as exc:
-                client.close(autocommit=False)  # the next poll starts again, metadata first
-                raise TransportError(f"cannot read the topics' partitions: {exc}") from exc
-            self._client = client
+        if not self._partitions_known:
+            self._learn_partitions()
         return self._client
+
+    def _learn_partitions(self) -> None:
+        """Wait until the broker names every topic's partitions; only then may the first poll join the group.
+
+        kafka-python may join before its first metadata answer, or on an answer that does not name a topic
+        yet (one another service's worker is creating at that moment): the leader then assigns nobody the
+        partitions it has not heard of, and when they turn up between that assignment and the join's end
+        nothing notices until the next metadata refresh, five minutes later (KAFKA-3949, fixed upstream for
+        patterns only). The kafka-python client stays unjoined, and is kept, until they are all known."""
+        deadline = time.monotonic() + self.PARTITIONS_WAIT
+        try:
+            while unknown := [t for t in self.topics if not self._client.partitions_for_topic(t)]:
+                if time.monotonic() > deadline:
+                    raise TransportError(f"the broker does not name the partitions of {', '.join(unknown)} yet")
+                time.sleep(0.2)
+        except KafkaError as exc:
+            self._client.close(autocommit=False)  # the next poll starts again with a new client
+            self._client = None
+            raise TransportError(f"cannot read the topics' partitions: {exc}") from exc
+        self._partitions_known = True
 
     def poll(self, timeout: float, max_records: int) -> list[Message]:
         try:
@@ -219,7 +235,7 @@ class _Consumer:
 
     def lag(self) -> int | None:
         """Messages behind the end of the assigned partitions; None while nothing is assigned yet."""
-        if self._client is None or not self._consumer.assignment():
+        if not self._partitions_known or not self._client.assignment():
             return None
         total = 0
         for tp in self._consumer.assignment():

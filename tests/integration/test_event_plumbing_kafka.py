@@ -8,11 +8,12 @@ from datetime import date
 from collections import defaultdict
 
 import pytest
+from kafka import KafkaAdminClient
 from sqlalchemy import func, select
 
 from chassis.auth import ADMIN, Principal
 from chassis.service import bootstrap
-from chassis.transport import Outgoing
+from chassis.transport import Outgoing, TransportError
 from chassis.transport.kafka import KafkaTransport
 from contracts import topics
 from contracts.events import registry as registry_events
@@ -75,6 +76,31 @@ def test_every_new_consumer_group_is_given_the_partitions_at_its_first_join(kafk
             assert len(consumer._consumer.assignment()) == 6
         finally:
             consumer.close()
+
+
+def test_a_consumer_joins_its_group_only_once_the_broker_names_its_topics_partitions(kafka, kafka_servers):
+    """Workers start together and create one another's topics: a consumer that joined while its topic was
+    still being created was assigned nothing (2 such joins at every start of the distributed end-to-end
+    system), and could stay so until the next metadata refresh, five minutes later (CI, session 8)."""
+    topic, group = f"lanhmanh.test.late-{uuid.uuid4().hex[:8]}", f"late-{uuid.uuid4().hex[:8]}"
+    consumer = kafka.consumer(group, [topic])
+    consumer.PARTITIONS_WAIT = 0.5
+    admin = KafkaAdminClient(bootstrap_servers=kafka_servers)
+    try:
+        with pytest.raises(TransportError, match=topic):
+            consumer.poll(0.2, 100)
+        assert admin.describe_groups([group])[group]["members"] == []  # it has not joined
+        kafka.ensure_topics([topic])
+        producer = kafka.producer()
+        assert producer.send([Outgoing(topic, str(i), b"{}", {}) for i in range(12)], 10.0) == [None] * 12
+        producer.close()
+        received = []
+        wait_until(lambda: (received.extend(consumer.poll(0.2, 100)), len(received) >= 12)[1], 15.0, 0,
+                   "the messages of a topic created after the consumer")
+        assert len(consumer._consumer.assignment()) == 6
+    finally:
+        consumer.close()
+        admin.close()
 
 
 def test_the_event_on_kafka_is_a_structured_cloudevent_keyed_by_the_aggregate(pg_registry, kafka_servers):
