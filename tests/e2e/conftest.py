@@ -30,6 +30,7 @@ from tests.support.infra import free_port
 
 BIN = Path(sys.executable).parent
 TOPIC = "lanhmanh.registry.establishments"
+LOG_TAIL = 25
 
 
 @dataclass
@@ -39,6 +40,7 @@ class System:
     read_events: Callable[[str, str], list[dict]]  # (topic, subject) -> the CloudEvents on it so far
     processes: list[subprocess.Popen] = field(default_factory=list)
     env: dict = field(default_factory=dict)  # the environment its processes run with (databases, broker)
+    logs: list[Path] = field(default_factory=list)  # what its processes print, shown when a test fails
 
     def publish(self, event_type, key: str, data: dict, source: str = "/lanhmanh/test") -> str:
         """Put an event on its topic as another service's relay would; return its id."""
@@ -117,7 +119,7 @@ def _embedded(tmp: Path) -> System:
 
     from chassis.service import discover
 
-    return System("embedded", {name: base for name in discover()}, read_events, [process], env)
+    return System("embedded", {name: base for name in discover()}, read_events, [process], env, [log])
 
 
 def _distributed(tmp: Path) -> System:
@@ -168,7 +170,7 @@ def _distributed(tmp: Path) -> System:
                 seen[topic].append(event)
         return [e for e in seen[topic] if e.get("subject") == subject]
 
-    system = System("distributed", base_urls, read_events, processes, env)
+    system = System("distributed", base_urls, read_events, processes, env, logs)
     system._cleanup = lambda: ([r.close() for r in readers.values()], [_drop(server_url, n) for n in databases])  # type: ignore[attr-defined]
     return system
 
@@ -178,6 +180,17 @@ def _drop(server_url: str, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the end of what the system's processes logged: a CI run keeps nothing else."""
+    report = (yield).get_result()
+    system = item.funcargs.get("system") if report.when == "call" and report.failed else None
+    for path in getattr(system, "logs", []):
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        report.sections.append((f"{system.mode} {path.name} (last {LOG_TAIL} of {len(lines)} lines)",
+                                "\n".join(lines[-LOG_TAIL:])))
 
 
 @pytest.fixture(scope="session", params=["embedded", "distributed"])
