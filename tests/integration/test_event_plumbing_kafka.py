@@ -57,23 +57,30 @@ def test_a_registration_travels_through_kafka_and_is_applied_once(pg_registry, p
     assert [r.subject for r in applied_rows(pg_probe)].count(establishment.id) == 1
 
 
+def put_twelve_messages(kafka, topic):
+    producer = kafka.producer()
+    assert producer.send([Outgoing(topic, str(i), b"{}", {}) for i in range(12)], 10.0) == [None] * 12
+    producer.close()
+
+
+def read_twelve_messages_from_all_six_partitions(consumer, what):
+    received = []
+    wait_until(lambda: (received.extend(consumer.poll(0.2, 100)), len(received) >= 12)[1], 15.0, 0, what)
+    assert len(consumer._consumer.assignment()) == 6
+
+
 def test_every_new_consumer_group_is_given_the_partitions_at_its_first_join(kafka):
     """A worker that starts reads its topics at once. kafka-python could join before its first metadata
     answer and be assigned nothing until the next metadata refresh, five minutes later (4 fresh groups in 100
     on this machine under load)."""
     topic = f"lanhmanh.test.join-{uuid.uuid4().hex[:8]}"
     kafka.ensure_topics([topic])
-    producer = kafka.producer()
-    assert producer.send([Outgoing(topic, str(i), b"{}", {}) for i in range(12)], 10.0) == [None] * 12
-    producer.close()
+    put_twelve_messages(kafka, topic)
     for _ in range(5):
         consumer = kafka.consumer(f"join-{uuid.uuid4().hex[:8]}", [topic])
         try:  # the race itself needs a loaded machine; what closes it is knowing the partitions before joining
             assert consumer._consumer._client.cluster.partitions_for_topic(topic) == set(range(6))
-            received = []
-            wait_until(lambda: (received.extend(consumer.poll(0.2, 100)), len(received) >= 12)[1], 15.0, 0,
-                       "a fresh group's first messages")
-            assert len(consumer._consumer.assignment()) == 6
+            read_twelve_messages_from_all_six_partitions(consumer, "a fresh group's first messages")
         finally:
             consumer.close()
 
@@ -91,13 +98,8 @@ def test_a_consumer_joins_its_group_only_once_the_broker_names_its_topics_partit
             consumer.poll(0.2, 100)
         assert admin.describe_groups([group])[group]["members"] == []  # it has not joined
         kafka.ensure_topics([topic])
-        producer = kafka.producer()
-        assert producer.send([Outgoing(topic, str(i), b"{}", {}) for i in range(12)], 10.0) == [None] * 12
-        producer.close()
-        received = []
-        wait_until(lambda: (received.extend(consumer.poll(0.2, 100)), len(received) >= 12)[1], 15.0, 0,
-                   "the messages of a topic created after the consumer")
-        assert len(consumer._consumer.assignment()) == 6
+        put_twelve_messages(kafka, topic)
+        read_twelve_messages_from_all_six_partitions(consumer, "the messages of a topic created after the consumer")
     finally:
         consumer.close()
         admin.close()
