@@ -177,6 +177,9 @@ class _Consumer:
                     session_timeout_ms=10000,
                     heartbeat_interval_ms=3000,
                     bootstrap_timeout_ms=5000,
+                    # a group left without partitions some other way than the one `_learn_partitions`
+                    # closes would see them at the next refresh: 30 s rather than kafka-python's 5 min
+                    metadata_max_age_ms=30000,
                 )
             except KafkaError as exc:
                 raise TransportError(f"cannot reach Kafka: {exc}") from exc
