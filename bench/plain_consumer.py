@@ -15,6 +15,8 @@ import uuid
 
 from kafka import KafkaConsumer
 
+from chassis.transport.kafka import unnamed_topics
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -25,11 +27,8 @@ def main() -> None:
     args = ap.parse_args()
     consumer = KafkaConsumer(args.topic, bootstrap_servers=args.kafka, group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}",
                              auto_offset_reset="earliest", enable_auto_commit=True)
-    give_up = time.monotonic() + args.timeout
-    while not consumer.partitions_for_topic(args.topic):  # known before the first join (chassis/transport/kafka.py)
-        if time.monotonic() > give_up:
-            raise SystemExit(f"plain_consumer: the broker named no partitions of {args.topic} in {args.timeout} s")
-        time.sleep(0.2)
+    if unnamed_topics(consumer, [args.topic], args.timeout):  # known before the first join, as the services do
+        raise SystemExit(f"plain_consumer: the broker named no partitions of {args.topic} in {args.timeout} s")
     while not consumer.assignment():
         consumer.poll(timeout_ms=200)
     print("ready", flush=True)

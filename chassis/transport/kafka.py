@@ -17,6 +17,15 @@ log = logging.getLogger(__name__)
 KEEP_FOR_EVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
+def unnamed_topics(client: KafkaConsumer, topics: list[str], wait: float) -> list[str]:
+    """Wait up to ``wait`` seconds until the broker names the partitions of every one of ``topics``; return
+    those it still does not. A consumer must know them before its first join: see `_Consumer._learn_partitions`."""
+    deadline = time.monotonic() + wait
+    while (unknown := [t for t in topics if not client.partitions_for_topic(t)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return unknown
+
+
 class KafkaTransport:
     def __init__(self, bootstrap_servers: str, partitions: int, replication_factor: int = 1):
         self.bootstrap_servers = bootstrap_servers.split(",")
@@ -195,16 +204,14 @@ class _Consumer:
         partitions it has not heard of, and when they turn up between that assignment and the join's end
         nothing notices until the next metadata refresh, five minutes later (KAFKA-3949, fixed upstream for
         patterns only). The kafka-python client stays unjoined, and is kept, until they are all known."""
-        deadline = time.monotonic() + self.PARTITIONS_WAIT
         try:
-            while unknown := [t for t in self.topics if not self._client.partitions_for_topic(t)]:
-                if time.monotonic() > deadline:
-                    raise TransportError(f"the broker does not name the partitions of {', '.join(unknown)} yet")
-                time.sleep(0.2)
+            unknown = unnamed_topics(self._client, self.topics, self.PARTITIONS_WAIT)
         except KafkaError as exc:
             self._client.close(autocommit=False)  # the next poll starts again with a new client
             self._client = None
             raise TransportError(f"cannot read the topics' partitions: {exc}") from exc
+        if unknown:
+            raise TransportError(f"the broker does not name the partitions of {', '.join(unknown)} yet")
         self._partitions_known = True
 
     def poll(self, timeout: float, max_records: int) -> list[Message]:
@@ -241,11 +248,11 @@ class _Consumer:
         if not self._partitions_known or not self._client.assignment():
             return None
         total = 0
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
+        for tp in self._client.assignment():
+            high = self._client.highwater(tp)
             if high is None:
                 return None
-            total += max(0, high - self._consumer.position(tp))
+            total += max(0, high - self._client.position(tp))
         return total
 
     def close(self) -> None:

@@ -1,10 +1,11 @@
 """A plain kafka-python reader of a topic, for tests that look at what is on the wire."""
 from __future__ import annotations
 
-import time
 import uuid
 
 from kafka import KafkaConsumer
+
+from chassis.transport.kafka import unnamed_topics
 
 
 def topic_reader(servers: str, topic: str, prefix: str = "reader") -> KafkaConsumer:
@@ -14,8 +15,5 @@ def topic_reader(servers: str, topic: str, prefix: str = "reader") -> KafkaConsu
     chassis/transport/kafka.py)."""
     consumer = KafkaConsumer(topic, bootstrap_servers=servers, group_id=f"{prefix}-{uuid.uuid4().hex[:8]}",
                              auto_offset_reset="earliest", enable_auto_commit=False)
-    deadline = time.monotonic() + 30
-    while not consumer.partitions_for_topic(topic):
-        assert time.monotonic() < deadline, f"the broker has not named the partitions of {topic} in 30 s"
-        time.sleep(0.2)
+    assert not unnamed_topics(consumer, [topic], 30.0), f"the broker has not named the partitions of {topic} in 30 s"
     return consumer
