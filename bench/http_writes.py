@@ -28,11 +28,13 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -168,9 +170,40 @@ def ratios(ours: dict, baseline: dict) -> dict:
             "met": throughput >= GOAL_THROUGHPUT and p99 <= GOAL_P99 and ours["errors"] == 0}
 
 
+@contextmanager
+def workers_paused(system: System):
+    """Every service's worker (relay and consumers) stopped by SIGSTOP while the block runs, then
+    resumed: the web tier alone on the machine's cores."""
+    groups = [s.worker.pid for s in system.services.values() if s.worker.poll() is None]
+    for pid in groups:
+        os.killpg(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in groups:
+            os.killpg(pid, signal.SIGCONT)
+
+
+def web_tier_alone(system: System, url: str, kind: str, token: str, threads: int, connections: int,
+                   seconds: float, baseline: dict, ids_file: Path | None = None) -> dict:
+    """One wrk run with the workers paused, its ratios to the baseline, and how long the workers
+    take, resumed, to work off what it left them."""
+    with workers_paused(system):
+        alone = wrk(url, kind, token, threads, connections, seconds, ids_file)
+    started = time.perf_counter()
+    backlog = wait_idle(system)
+    caught_up = all(c["pending"] == 0 for c in backlog.values())
+    if kind == "establishments":
+        caught_up = caught_up and wait_until_local_copy(system) >= count_rows(
+            system.services["registry"].database_url, "establishments")
+    return {**alone, **ratios(alone, baseline), "caught_up": caught_up,
+            "caught_up_s": round(time.perf_counter() - started, 2), "outbox_after": backlog}
+
+
 def measure(system: System, baseline_url: str, workdir: Path, threads: int, connections: int, seconds: float,
             warmup: float) -> dict:
-    """Benchmark 2 on a running system and baseline: the three wrk runs and their ratios."""
+    """Benchmark 2 on a running system and baseline: the wrk runs and their ratios (each of ours
+    twice: the whole system, then the web tier alone)."""
     token = system.token("police")
     headers = {"Authorization": f"Bearer {token}"}
     settings = {"threads": threads, "connections": connections, "seconds": seconds, "warmup_s": warmup}
@@ -181,29 +214,38 @@ def measure(system: System, baseline_url: str, workdir: Path, threads: int, conn
     warm_up(system.url(ESTABLISHMENTS), "establishments", token, warmup, connections)
     wait_idle(system)
     establishments = wrk(system.url(ESTABLISHMENTS), "establishments", token, threads, connections, seconds)
-
     wait_idle(system)
+    alone = {"establishments": web_tier_alone(system, system.url(ESTABLISHMENTS), "establishments", token,
+                                              threads, connections, seconds, baseline)}
+
     targets = establishment_ids(system, headers)
     wait_known_to_inspection(system, targets)
     known = wait_until_local_copy(system)
-    # enough inspections for the results run to go faster than the establishments did, with margin
-    count = int(establishments["requests_per_s"] * seconds * 1.5) + 50
+    # enough inspections for each results run to go faster than the establishments did, with margin
+    fastest = max(establishments["requests_per_s"], alone["establishments"]["requests_per_s"])
+    count = int(fastest * seconds * 1.5) + 50
     started = time.perf_counter()
-    ids = prepare_inspections(system, headers, count, targets)
+    ids = prepare_inspections(system, headers, 2 * count, targets)
     prepared_s = time.perf_counter() - started
-    ids_file = workdir / "inspection-ids.txt"
-    ids_file.write_text("\n".join(ids) + "\n")
+    ids_files = [workdir / "inspection-ids.txt", workdir / "inspection-ids-alone.txt"]
+    for path, part in zip(ids_files, (ids[:count], ids[count:])):
+        path.write_text("\n".join(part) + "\n")
     wait_idle(system)
-    results = wrk(system.url(INSPECTIONS), "results", token, threads, connections, seconds, ids_file)
-    if results["threads_out_of_ids"]:
-        results["note"] = "a wrk thread ran out of inspection ids: the throughput is understated"
-    backlog = wait_idle(system)
+    results = wrk(system.url(INSPECTIONS), "results", token, threads, connections, seconds, ids_files[0])
+    wait_idle(system)
+    alone["results"] = web_tier_alone(system, system.url(INSPECTIONS), "results", token, threads, connections,
+                                      seconds, baseline, ids_files[1])
+    for run in (results, alone["results"]):
+        if run["threads_out_of_ids"]:
+            run["note"] = "a wrk thread ran out of inspection ids: the throughput is understated"
     return {"settings": settings, "baseline": baseline,
             "establishments": {**establishments, **ratios(establishments, baseline)},
             "results": {**results, **ratios(results, baseline), "inspections_prepared": count,
                         "prepared_in_s": prepared_s, "local_copy_establishments": known},
-            "errors": establishments["errors"] + results["errors"] + baseline["errors"],
-            "outbox_after": backlog,
+            "web_tier_alone": alone,
+            "errors": establishments["errors"] + results["errors"] + baseline["errors"]
+            + alone["establishments"]["errors"] + alone["results"]["errors"],
+            "outbox_after": alone["results"]["outbox_after"],
             "met": ratios(establishments, baseline)["met"] and ratios(results, baseline)["met"]}
 
 
@@ -238,11 +280,16 @@ def run(system: System, workdir: Path, threads: int, connections: int, seconds: 
 def summary_line(writes: dict, memory: dict) -> str:
     e, r, b = writes["establishments"], writes["results"], writes["baseline"]
     peak = memory["under_load_peak"]
+    alone = ", ".join(
+        f"{kind} {a['requests_per_s']:.0f} req/s (x{a['throughput_ratio']:.2f}, p99 x{a['p99_ratio']:.2f}, "
+        + (f"caught up in {a['caught_up_s']:.0f} s)" if a["caught_up"] else "NOT caught up)")
+        for kind, a in writes["web_tier_alone"].items())
     return (f"http_writes: baseline {b['requests_per_s']:.0f} req/s p99 {b['p99_ms']:.0f} ms; "
             f"establishments {e['requests_per_s']:.0f} req/s p99 {e['p99_ms']:.0f} ms "
             f"(x{e['throughput_ratio']:.2f}, p99 x{e['p99_ratio']:.2f}); "
             f"results {r['requests_per_s']:.0f} req/s p99 {r['p99_ms']:.0f} ms "
-            f"(x{r['throughput_ratio']:.2f}, p99 x{r['p99_ratio']:.2f}); {writes['errors']} errors; "
+            f"(x{r['throughput_ratio']:.2f}, p99 x{r['p99_ratio']:.2f}); web tier alone: {alone}; "
+            f"{writes['errors']} errors; "
             f"memory peak " + ", ".join(f"{label} {m['total_mib']:.0f} MiB" for label, m in peak.items()))
 
 

@@ -73,6 +73,11 @@ def main() -> None:
                          f"{w['errors']} errors", f"{b['requests_per_s']:.0f} req/s, p99 {b['p99_ms']:.0f} ms bare Flask",
                          f"{w['throughput_ratio']:.2f} / p99 x{w['p99_ratio']:.2f}", ">= 0.7 / p99 <= x2",
                          "yes" if w["met"] else "NO"))
+        for label, a in writes.get("web_tier_alone", {}).items():
+            rows.append((f"  the same, web tier alone: {label}",
+                         f"{a['requests_per_s']:.0f} req/s, p99 {a['p99_ms']:.0f} ms, {a['errors']} errors; workers "
+                         + (f"caught up in {a['caught_up_s']:.0f} s" if a["caught_up"] else "did NOT catch up"),
+                         "(same)", f"{a['throughput_ratio']:.2f} / p99 x{a['p99_ratio']:.2f}", "(recorded)", "-"))
     memory = data.get("memory")
     if memory:
         for label, m in memory["under_load_peak"].items():

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.infra
 def test_the_load_run_and_the_http_writes_harness_work_across_all_services(pg_server_url, kafka_servers, tmp_path):
     """Issue 8's load run (all five services, a few seconds) answers every request without error and
     every outbox drains; with wrk installed, benchmark 2 and 6's harness (wrk runs of a second against
-    the same services and the bare Flask baseline) yields its figures with no answer other than 2xx."""
+    the same services, then again with their workers paused, and the bare Flask baseline) yields its
+    figures with no answer other than 2xx."""
     system = start_system(pg_server_url, kafka_servers, ALL_SERVICES, tmp_path / "system", "smoke", web_workers=1)
     try:
         out = load.run_load(system, rate=10, seconds=2, threads=8)
@@ -38,6 +39,11 @@ def test_the_load_run_and_the_http_writes_harness_work_across_all_services(pg_se
             assert writes["errors"] == 0, writes
             assert writes["establishments"]["requests"] > 0 and writes["results"]["requests"] > 0
             assert writes["baseline"]["requests"] > 0
+            # the same runs with every worker paused: what the web tier acknowledged then is all
+            # published, and reaches the inspection service's copy, once the workers are resumed
+            alone = writes["web_tier_alone"]
+            assert alone["establishments"]["requests"] > 0 and alone["results"]["requests"] > 0
+            assert alone["establishments"]["caught_up"] and alone["results"]["caught_up"], alone
             assert memory["idle"]["registry web"]["total_mib"] > 0
             assert "web worker 1" in memory["under_load_peak"]["inspection web"]["processes_mib"]
     finally:
