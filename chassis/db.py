@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import select as selectors
 import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -182,26 +184,29 @@ def among(session: Session, column, values) -> ColumnElement:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """The engine of a service's writes (and of its workers): a transaction per unit of work,
-    each pooled connection pinged when checked out (a database restart costs no request)."""
+    """The engine of a service's writes (and of its workers): a transaction per unit of work, each
+    pooled connection checked, without a round trip, when checked out (`_closed_by_server`): a
+    database restart costs no request."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url, (), **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkout", _closed_by_server)
+    return engine
 
 
 def make_read_engine(url: str) -> Engine:
     """The engine of a service's answers to reads (GET): the database refuses any write through
     it (``default_transaction_read_only``; SQLite ``query_only``), and it runs in autocommit,
     each statement on its own, as a READ COMMITTED transaction's statements would see the data
-    anyway, without the BEGIN and ROLLBACK round trips. Its connections are not pinged at
-    checkout: `chassis.service.Container.read` runs a read again on a fresh connection when the
-    one it had was found dropped (a read is safe to repeat)."""
+    anyway, without the BEGIN and ROLLBACK round trips. Its connections are checked at checkout
+    as the write engine's are; and `chassis.service.Container.read` runs a read again on a fresh
+    connection when the one it had was found dropped all the same (a read is safe to repeat)."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url, ("PRAGMA query_only=ON",), isolation_level="AUTOCOMMIT")
     engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10)
+    event.listen(engine, "checkout", _closed_by_server)
 
     @event.listens_for(engine, "connect")
     def _read_only(dbapi_connection, _record):
@@ -210,6 +215,28 @@ def make_read_engine(url: str) -> Engine:
         dbapi_connection.commit()
 
     return engine
+
+
+def _closed_by_server(dbapi_connection, _record, _proxy) -> None:
+    """Pool checkout: refuse a pooled PostgreSQL connection that the server has closed, so that the
+    pool replaces it before any statement is sent on it.
+
+    An idle connection has nothing to read: the server speaks only when asked. When PostgreSQL
+    stops, restarts or terminates the backend (``pg_terminate_backend``, ``idle_session_timeout``)
+    it sends its FATAL message and closes the socket, which then polls readable. A zero-timeout
+    ``select`` sees that for the cost of a system call, where SQLAlchemy's ``pool_pre_ping`` spends
+    a round trip to the server on every checkout (the same check as go-sql-driver/mysql's
+    ``connCheck``). A connection lost without the server closing it (a network cut) is found by
+    neither before its first statement. Raising `DisconnectionError` makes the pool discard the
+    connection and check out a fresh one."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("the pooled connection is closed")
+    try:
+        readable, _, _ = selectors.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError(f"the pooled connection's socket is unusable: {exc}") from exc
+    if readable:
+        raise DisconnectionError("the server closed the pooled connection")
 
 
 def _sqlite_engine(url: str, pragmas: tuple[str, ...], **kwargs) -> Engine:

@@ -1,8 +1,10 @@
-"""`Container.read` on PostgreSQL: refuses writes, and survives a dropped connection.
+"""Pooled connections on PostgreSQL: `Container.read` refuses writes, and reads and writes
+survive a connection the server dropped.
 
-The read engine pings nothing at checkout (one round trip less per GET); a read that finds its
-pooled connection dead — the server restarted, or an administrator terminated it — runs once
-more on a new connection, so the client never sees it.
+Neither engine pings the server at checkout (one round trip less per request): a pooled connection
+that the server closed — it restarted, or an administrator terminated it — is seen closed at
+checkout from its socket and replaced (`chassis.db._closed_by_server`); a read that finds its
+connection dead all the same runs once more on a new one. The client sees neither.
 """
 import uuid
 
@@ -25,6 +27,23 @@ def api(pg_registry):
     app.testing = True
     jwt = Authenticator(TEST_SECRET, None, "lanhmanh").issue(f"u-{uuid.uuid4().hex[:6]}", ["police"])
     return app.test_client(), {"Authorization": f"Bearer {jwt}"}
+
+
+def backend_pids(database: str, admin_url: str) -> set[int]:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        pids = set(conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
+                                {"db": database}).scalars())
+    admin.dispose()
+    return pids
+
+
+def terminate(pids: set[int], admin_url: str) -> None:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+                     {"pids": sorted(pids)})
+    admin.dispose()
 
 
 def count(session):
@@ -57,3 +76,22 @@ def test_a_get_after_its_connection_was_terminated_answers(pg_registry, api, pg_
     assert killed >= 1
     again = client.get(url, headers=headers)
     assert again.status_code == 200 and again.get_json()["name"] == "Nhà nghỉ Bình Minh"
+
+
+def test_a_write_after_its_pooled_connections_were_terminated_is_acknowledged(pg_registry, api, pg_server_url):
+    """No ping at checkout, and yet the POST after an administrator terminated every connection of
+    the service is a 201 (not a 503): the dead connections are replaced before a statement is sent
+    on them, and what was stored before is all there."""
+    client, headers = api
+    first = client.post("/registry/v1/establishments", json=BODY, headers=headers)
+    assert first.status_code == 201
+    database = make_url(pg_registry.config.database_url).database
+    before = backend_pids(database, pg_server_url)
+    assert before  # the write pool holds the connection the first POST used
+    terminate(before, pg_server_url)
+
+    again = client.post("/registry/v1/establishments", json={**BODY, "name": "Nhà nghỉ Hoa Ban"}, headers=headers)
+    assert again.status_code == 201, again.get_json()
+    assert not before & backend_pids(database, pg_server_url)  # served on a new connection
+    names = client.get("/registry/v1/establishments", headers=headers).get_json()
+    assert sorted(e["name"] for e in names) == ["Nhà nghỉ Bình Minh", "Nhà nghỉ Hoa Ban"]
