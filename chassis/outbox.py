@@ -1,8 +1,11 @@
 """The transactional outbox and its relay.
 
 `add` writes an event into the ``outbox`` table through the caller's session, so the
-event commits or rolls back with the change it describes. The `Relay` publishes
-pending rows to the transport and marks them published. It
+event commits or rolls back with the change it describes: it flushes the session (the
+change is written in the order it was made, as before the event), keeps the row on the
+session, and the transaction's events are inserted together, in one statement, as it
+commits (`attach`); a rollback drops them. The `Relay` publishes pending rows to the
+transport and marks them published. It
 
 * keeps per-key order: it only takes the oldest pending row of each key (the head),
   plus the rows behind the heads it has locked;
@@ -22,8 +25,8 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, exists, func, insert, select, text, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import and_, event, exists, func, insert, select, text, update
+from sqlalchemy.orm import Session, SessionTransaction, aliased, sessionmaker
 
 from chassis import envelope, logs, metrics
 from chassis.db import among, on_postgresql
@@ -31,6 +34,9 @@ from chassis.transport import Outgoing, Producer
 from contracts.events import EventType
 
 log = logging.getLogger(__name__)
+
+
+PENDING = "lanhmanh.outbox"  # the key of a session's events not inserted yet, in ``session.info``
 
 
 def now() -> datetime:
@@ -43,6 +49,13 @@ class Outbox:
         self.source = source
         self.topics = topics  # what the service declares it publishes; its relay runs only if any
 
+    def attach(self, session_factory: sessionmaker) -> None:
+        """Insert the rows `add` kept on a session of ``session_factory`` as its transaction commits
+        (one statement for them all: an inspection result's three events cost one round trip, not
+        three), and forget them when it ends otherwise."""
+        event.listen(session_factory, "before_commit", self._insert_pending)
+        event.listen(session_factory, "after_transaction_end", self._forget_pending)
+
     def add(self, session: Session, event_type: EventType, subject: str, data: dict) -> str:
         if event_type.topic not in self.topics:
             raise ValueError(f"{self.source} does not declare that it publishes to {event_type.topic!r} "
@@ -51,13 +64,22 @@ class Outbox:
             event_type, str(subject), data, self.source,
             correlation_id=logs.correlation_id.get(), causation_id=logs.causation_id.get(),
         )
-        session.execute(
-            insert(self.table).values(
-                event_id=event_id, event_type=event_type.type, topic=event_type.topic, message_key=str(subject),
-                payload=payload.decode("utf-8"), created_at=now(), attempts=0, next_attempt_at=now(),
-            )
-        )
+        session.flush()  # the change before its event, in the order it was made
+        session.connection()  # the transaction has begun, so that its end, however it ends, is seen
+        session.info.setdefault(PENDING, []).append({
+            "event_id": event_id, "event_type": event_type.type, "topic": event_type.topic,
+            "message_key": str(subject), "payload": payload.decode("utf-8"), "created_at": now(), "attempts": 0,
+            "next_attempt_at": now()})
         return event_id
+
+    def _insert_pending(self, session: Session) -> None:
+        rows = session.info.pop(PENDING, None)
+        if rows:
+            session.execute(insert(self.table), rows)
+
+    def _forget_pending(self, session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            session.info.pop(PENDING, None)
 
 
 class Relay:

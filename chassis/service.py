@@ -74,6 +74,7 @@ class Container:
         self.read_engine = db.make_read_engine(config.database_url)
         self.read_session_factory = db.make_session_factory(self.read_engine)
         self.outbox = Outbox(service.tables["outbox"], f"/lanhmanh/{service.name}", frozenset(service.publishes))
+        self.outbox.attach(self.session_factory)
         self.authenticator = Authenticator.from_config(config)
         self._transport = transport
 

@@ -353,6 +353,38 @@ def test_an_event_to_a_topic_the_service_does_not_declare_is_refused(registry):
     assert registry.relay().backlog() == 0
 
 
+def test_a_transaction_s_events_are_stored_when_it_commits_in_the_order_published_and_not_if_it_rolls_back(registry):
+    """The outbox keeps a unit of work's events until it commits, then stores them together, in the
+    order they were published; nothing of a unit of work that rolls back."""
+    import uuid
+    from datetime import date
+
+    from contracts.events import registry as registry_events
+
+    def review(uow, key):
+        uow.publish(registry_events.ESTABLISHMENT_REVIEWED, key, {
+            "establishment_id": uuid.UUID(key), "period": "2020S1", "reviewed_on": date(2020, 6, 1),
+            "outcome": "đạt", "risk_level": "low", "commune_code": "03646", "district_code": "116"})
+
+    before = len(outbox_rows(registry))
+    keys = [str(uuid.uuid4()) for _ in range(3)]
+    with registry.uow() as uow:
+        for key in keys:
+            review(uow, key)
+        assert len(outbox_rows(registry)) == before  # nothing stored before the commit
+        uow.commit()
+    assert [r.message_key for r in outbox_rows(registry)[before:]] == keys
+
+    with registry.uow() as uow:  # left without a commit: rolled back
+        review(uow, str(uuid.uuid4()))
+    with registry.uow() as uow:
+        review(uow, str(uuid.uuid4()))
+        uow.rollback()
+        uow.commit()  # a commit after the rollback stores nothing published before it
+    establishment = register(registry)
+    assert [r.message_key for r in outbox_rows(registry)[before:]] == [*keys, establishment.id]
+
+
 def test_a_worker_runs_no_relay_for_a_service_that_publishes_nothing(services, tmp_path, embedded_transport):
     from chassis.worker import Worker
 
