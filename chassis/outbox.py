@@ -29,13 +29,14 @@ from sqlalchemy import and_, event, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction, aliased, sessionmaker
 
 from chassis import envelope, logs, metrics
-from chassis.db import among, on_postgresql
+from chassis.db import among, insert_many, on_postgresql
 from chassis.transport import Outgoing, Producer
 from contracts.events import EventType
 
 log = logging.getLogger(__name__)
 
 
+FEW = 10  # events of one commit stored by an executemany; more, by `insert_many`
 PENDING = "lanhmanh.outbox"  # the key of a session's events not inserted yet, in ``session.info``
 
 
@@ -48,6 +49,7 @@ class Outbox:
         self.table = table
         self.source = source
         self.topics = topics  # what the service declares it publishes; its relay runs only if any
+        self._insert = insert(table)  # built once: run with each commit's rows
 
     def attach(self, session_factory: sessionmaker) -> None:
         """Insert the rows `add` kept on a session of ``session_factory`` as its transaction commits
@@ -74,8 +76,12 @@ class Outbox:
 
     def _insert_pending(self, session: Session) -> None:
         rows = session.info.pop(PENDING, None)
-        if rows:
-            session.execute(insert(self.table), rows)
+        if not rows:
+            return
+        if len(rows) <= FEW:  # a request's few events: one pipelined executemany, the cheapest to build
+            session.execute(self._insert, rows)
+        else:  # a consumer batch's many: one statement, one round trip (`insert_many`)
+            session.execute(*insert_many(session, self.table, rows))
 
     def _forget_pending(self, session: Session, transaction: SessionTransaction) -> None:
         if transaction.parent is None:
