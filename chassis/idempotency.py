@@ -62,7 +62,8 @@ class Idempotency:
         self.session_factory = session_factory
         # built once and run with each request's values (building a statement with its values
         # costs more CPU than the database spends on it)
-        self._claim = {}  # dialect name -> INSERT ... ON CONFLICT DO NOTHING RETURNING key
+        with session_factory() as session:  # names the database's dialect; connects to nothing
+            self._claim = insert_unless_present(session, table).returning(table.c.key)
         self._answer = update(table).where(table.c.principal == bindparam("claim_principal"),
                                            table.c.key == bindparam("claim_key"))
 
@@ -95,10 +96,7 @@ class Idempotency:
         return None
 
     def _claimed(self, session: Session, claim: dict) -> bool:
-        dialect = session.get_bind().dialect.name
-        if dialect not in self._claim:
-            self._claim[dialect] = insert_unless_present(session, self.table).returning(self.table.c.key)
-        return session.execute(self._claim[dialect], claim).first() is not None
+        return session.execute(self._claim, claim).first() is not None
 
     def _where(self, claim: dict):
         return (self.table.c.principal == claim["principal"]) & (self.table.c.key == claim["key"])
