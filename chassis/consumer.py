@@ -5,9 +5,10 @@ for its type (unknown types are skipped: a consumer ignores what it does not kno
 check the payload against its contract (invalid → dead letter). Then the events of one
 poll are applied **together**, in one database transaction: their inbox rows
 ``(consumer, event id)`` are inserted (an event whose row is there already was applied
-before: a duplicate, skipped), their handlers run, in order, and everything commits at once (a run of consecutive events of one type goes to the type's batch handler, if
-the spec has one). Only after that commit are the offsets committed, so a redelivered event
-finds its inbox row and is skipped.
+before: a duplicate, skipped), their handlers run, in order, and everything commits at once (a run
+of consecutive events whose types share a batch handler goes to it at once, if the spec has one).
+Only after that commit are the offsets committed, so a redelivered event finds its inbox row and
+is skipped.
 
 If any handler of the batch fails, the batch is rolled back and its events are applied
 again one at a time, each in its own transaction, so that one bad event cannot hold back
@@ -49,8 +50,9 @@ Handler = Callable[[object, envelope.ReceivedEvent], None]
 DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
-#: Applies a run of consecutive events of one type at once: batch_handler(uow, events). It must
-#: leave exactly what the type's handler leaves when applied to each event in order (it is a faster
+#: Applies a run of consecutive events at once, of the types it is given for (one or several: the
+#: run may mix them, in the order they came): batch_handler(uow, events). It must leave exactly
+#: what the types' handlers leave when applied to each event in order (it is a faster
 #: way to the same state, used when a poll is applied together; one at a time, the handler is used).
 BatchHandler = Callable[[object, list[envelope.ReceivedEvent]], None]
 
@@ -178,9 +180,9 @@ class ConsumerRunner:
                     fresh.append(ready)
                 else:
                     duplicates.append(ready.event)
-            for event_type, run in itertools.groupby(fresh, key=lambda r: r.event.type):
+            for _, run in itertools.groupby(fresh, key=self._batch_key):
                 run = list(run)
-                batch_handler = self.spec.batch_handlers.get(event_type)
+                batch_handler = self.spec.batch_handlers.get(run[0].event.type)
                 if batch_handler is not None and len(run) > 1:
                     batch_handler(uow, [r.event for r in run])
                     continue
@@ -192,6 +194,10 @@ class ConsumerRunner:
             self._duplicate(event)
         for event_type, n in collections.Counter(ready.event.type for ready in fresh).items():
             metrics.EVENTS_CONSUMED.labels(self.service, self.spec.name, event_type).inc(n)
+
+    def _batch_key(self, ready: _Ready):
+        """Consecutive events with this key go to one batch handler together: the handler, or the type."""
+        return self.spec.batch_handlers.get(ready.event.type, ready.event.type)
 
     def _fresh(self, uow, events: list[envelope.ReceivedEvent]) -> set[str]:
         """Insert the events' inbox rows unless there already; the ids of those that went in

@@ -25,7 +25,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, event, exists, func, insert, select, text, update
+from sqlalchemy import Integer, and_, bindparam, event, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session, SessionTransaction, aliased, sessionmaker
 
 from chassis import envelope, logs, metrics
@@ -98,9 +98,11 @@ class Relay:
         self.batch_size = batch_size
         self.max_backoff = max_backoff
         self.send_timeout = send_timeout
+        self._heads = self._heads_statement()
 
-    def _claim(self, session: Session) -> list:
-        """Lock up to ``batch_size`` pending rows whose keys no other relay holds, in order."""
+    def _heads_statement(self):
+        """The oldest pending row of each key that no other relay holds (SKIP LOCKED), in id order, up to
+        ``:batch_size``; with whether a later row of its key is pending. Built once, run with each pass's values."""
         t = self.table
         earlier, later = aliased(t), aliased(t)
         is_head = ~exists().where(
@@ -109,24 +111,29 @@ class Relay:
         followed = exists().where(
             and_(later.c.message_key == t.c.message_key, later.c.id > t.c.id, later.c.published_at.is_(None))
         )
+        return (select(t, followed.label("followed"))
+                .where(t.c.published_at.is_(None), t.c.next_attempt_at <= bindparam("now"), is_head)
+                .order_by(t.c.id)
+                .limit(bindparam("batch_size", type_=Integer))
+                .with_for_update(skip_locked=True))
+
+    def _claim(self, session: Session) -> list:
+        """Lock up to ``batch_size`` pending rows whose keys no other relay holds, in order."""
         postgresql = on_postgresql(session)
         if postgresql:
             # Walk the pending rows' index in id order, whatever the statistics say: on an outbox
             # filled faster than autovacuum analyses it, the planner took ~100 000 pending rows for
             # ~100, read them all and sorted them (270 ms a claim instead of 3; docs/benchmarks.md).
+            # Left off for the rest of the pass (the marking UPDATE sorts nothing) unless rows
+            # behind the heads are looked up below.
             session.execute(text("SET LOCAL enable_sort = off"))
-        heads = session.execute(
-            select(t, followed.label("followed"))
-            .where(t.c.published_at.is_(None), t.c.next_attempt_at <= now(), is_head)
-            .order_by(t.c.id)
-            .limit(self.batch_size)
-            .with_for_update(skip_locked=True)
-        ).all()
-        if postgresql:
-            session.execute(text("SET LOCAL enable_sort TO DEFAULT"))
+        heads = session.execute(self._heads, {"now": now(), "batch_size": self.batch_size}).all()
         if not any(h.followed for h in heads):
             return heads  # most often: no key has a second pending row, the heads are the batch
+        if postgresql:
+            session.execute(text("SET LOCAL enable_sort TO DEFAULT"))
         keys = [h.message_key for h in heads]
+        t = self.table
         # Rows behind a locked head cannot be claimed by another relay: their head is pending.
         return session.execute(
             select(t)

@@ -26,7 +26,10 @@ service = Service(
             registry.ESTABLISHMENT_UPDATED.type: handlers.apply_establishment_snapshot,
             registry.ESTABLISHMENT_STATUS_CHANGED.type: handlers.apply_establishment_status,
             registry.ESTABLISHMENT_REVIEWED.type: handlers.apply_establishment_review,
-        }, [topics.REGISTRY_ESTABLISHMENTS]),
+        }, [topics.REGISTRY_ESTABLISHMENTS], batch_handlers={
+            registry.ESTABLISHMENT_REGISTERED.type: handlers.apply_establishment_snapshots,
+            registry.ESTABLISHMENT_UPDATED.type: handlers.apply_establishment_snapshots,
+        }),
         # Open tips per establishment, for the visit lists' ranking.
         ConsumerSpec("inspection-tips", {
             cases.TIP_RECEIVED.type: handlers.apply_tip,

@@ -231,6 +231,21 @@ def apply_establishment_snapshot(uow: InspectionUnitOfWork, event: ReceivedEvent
         establishment.apply_snapshot(data, now())
 
 
+def apply_establishment_snapshots(uow: InspectionUnitOfWork, events: list[ReceivedEvent]) -> None:
+    """A run of registrations / updates at once (the consumer's batch handler): what
+    `apply_establishment_snapshot` leaves after each in turn, with one query for those already known
+    instead of one per event (and the new rows inserted together at commit)."""
+    snapshots = [_payload(event) for event in events]
+    known = uow.establishments.find_many(data["establishment_id"] for data in snapshots)
+    for data in snapshots:
+        establishment = known.get(str(data["establishment_id"]))
+        if establishment is None:
+            establishment = known[str(data["establishment_id"])] = Establishment.from_snapshot(data, now())
+            uow.establishments.add(establishment)
+        else:
+            establishment.apply_snapshot(data, now())
+
+
 def apply_establishment_status(uow: InspectionUnitOfWork, event: ReceivedEvent) -> None:
     data = _payload(event)
     establishment = uow.establishments.find(data["establishment_id"])

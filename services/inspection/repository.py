@@ -21,6 +21,12 @@ class Repository:
     def find(self, item_id: str):
         return self.session.get(self.model, str(item_id))
 
+    def find_many(self, item_ids) -> dict:
+        """Those of ``item_ids`` that exist, by id, in one query."""
+        ids = sorted({str(i) for i in item_ids})
+        found = self.session.execute(select(self.model).where(self.model.id.in_(ids))).scalars()
+        return {item.id: item for item in found}
+
     def get(self, item_id: str):
         found = self.find(item_id)
         if found is None:

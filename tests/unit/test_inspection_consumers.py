@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime, timezone
 
 import pytest
+from sqlalchemy import event
 
 from chassis.envelope import build
 from chassis.service import bootstrap
@@ -95,3 +96,45 @@ def test_tips_about_an_establishment_count_while_open(inspection, embedded_trans
     drain(inspection)
     with inspection.session_factory() as session:
         assert not session.get(domain.Tip, tip).open
+
+
+def updated(establishment_id: str, **overrides) -> dict:
+    snapshot = registered(establishment_id, **overrides)
+    del snapshot["registered_at"]
+    return {**snapshot, "updated_at": datetime(2020, 3, 1, tzinfo=timezone.utc), "changed": sorted(overrides)}
+
+
+def test_a_poll_of_registrations_and_updates_is_applied_in_order_with_one_lookup(inspection, embedded_transport):
+    """A poll's registrations and updates (mixed, several of one establishment) go to the batch handler
+    together: the copy ends as the events left it in turn, and the local copy is looked up once, not
+    once per event."""
+    earlier, a, b, c = (str(uuid.uuid4()) for _ in range(4))
+    send(embedded_transport, registry_events.ESTABLISHMENT_REGISTERED, earlier, registered(earlier))
+    drain(inspection)
+    poll = [
+        (registry_events.ESTABLISHMENT_REGISTERED, a, registered(a, name="Karaoke Ánh Dương")),
+        (registry_events.ESTABLISHMENT_REGISTERED, b, registered(b, name="Nhà nghỉ Bình Minh",
+                                                                business_type="accommodation")),
+        (registry_events.ESTABLISHMENT_UPDATED, a, updated(a, name="Karaoke Ánh Dương Mới", employees=9)),
+        (registry_events.ESTABLISHMENT_UPDATED, earlier, updated(earlier, address="Tổ 3, Phường Quyết Thắng")),
+        (registry_events.ESTABLISHMENT_REGISTERED, c, registered(c, name="Massage Sen Vàng")),
+        (registry_events.ESTABLISHMENT_UPDATED, b, updated(b, name="Nhà nghỉ Bình Minh", business_type="accommodation",
+                                                           risk_level="high")),
+    ]
+    for event_type, subject, data in poll:
+        send(embedded_transport, event_type, subject, data)
+    lookups = []
+    statements = lambda conn, cursor, statement, *_: lookups.append(statement)  # noqa: E731
+    event.listen(inspection.engine, "before_cursor_execute", statements)
+    try:
+        drain(inspection)
+    finally:
+        event.remove(inspection.engine, "before_cursor_execute", statements)
+    assert len([s for s in lookups if s.lstrip().upper().startswith("SELECT") and "FROM establishments" in s]) == 1
+    assert (copy_of(inspection, a).name, copy_of(inspection, a).employees) == ("Karaoke Ánh Dương Mới", 9)
+    assert copy_of(inspection, a).name_key == "karaoke anh duong moi"
+    assert (copy_of(inspection, b).business_type, copy_of(inspection, b).risk_level) == ("accommodation", "high")
+    assert copy_of(inspection, c).name == "Massage Sen Vàng"
+    assert copy_of(inspection, earlier).address == "Tổ 3, Phường Quyết Thắng"
+    with inspection.session_factory() as session:
+        assert views.establishments_known(session) == 4

@@ -37,13 +37,14 @@ def apply_one_by_one(container, events) -> None:
 
 
 def apply_in_runs(container, events) -> int:
-    """As the consumer runner does with a poll: consecutive events of one type go to its batch handler."""
+    """As the consumer runner does with a poll: consecutive events whose types share a batch handler go to it
+    together (a run may mix the types, e.g. an inspection scheduled, started and completed)."""
     batched = 0
     with container.uow() as uow:
-        for event_type, run in itertools.groupby(events, key=lambda e: e.type):
+        for _, run in itertools.groupby(events, key=lambda e: handlers.BATCH_HANDLERS.get(e.type, e.type)):
             run = list(run)
-            if event_type in handlers.BATCH_HANDLERS and len(run) > 1:
-                handlers.BATCH_HANDLERS[event_type](uow, run)
+            if run[0].type in handlers.BATCH_HANDLERS and len(run) > 1:
+                handlers.BATCH_HANDLERS[run[0].type](uow, run)
                 batched += len(run)
             else:
                 for event in run:
