@@ -56,6 +56,13 @@ DATABASE_AWAY = (OperationalError, InterfaceError)
 #: way to the same state, used when a poll is applied together; one at a time, the handler is used).
 BatchHandler = Callable[[object, list[envelope.ReceivedEvent]], None]
 
+#: Loads into the unit of work, at once, what the handlers of ``events`` will look up one by one, and
+#: returns it: preload(uow, events). It changes nothing; each event is then applied by its own handler
+#: (for handlers that publish or change the state of what they find, where a batch handler would have
+#: to repeat them). Called once per poll applied together, with that poll's events of its types; what
+#: it returns is kept until the poll commits (a session's identity map holds its objects weakly).
+Preload = Callable[[object, list[envelope.ReceivedEvent]], None]
+
 
 @dataclass(frozen=True)
 class ConsumerSpec:
@@ -70,6 +77,8 @@ class ConsumerSpec:
     #: against the contract and kept in ``event.data`` and ``event.payload``; a handler reading any
     #: other fails (KeyError) in the tests, not silently on unchecked data. Others: the whole contract.
     reads: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Types whose handlers look up what they change: one query for a poll's events, not one each.
+    preload: dict[str, Preload] = field(default_factory=dict)
 
     def __post_init__(self):
         for name, fields in self.reads.items():  # a type or a field the catalogue lacks: refused at start
@@ -180,6 +189,7 @@ class ConsumerRunner:
                     fresh.append(ready)
                 else:
                     duplicates.append(ready.event)
+            preloaded = self._preload(uow, fresh)
             for _, run in itertools.groupby(fresh, key=self._batch_key):
                 run = list(run)
                 batch_handler = self.spec.batch_handlers.get(run[0].event.type)
@@ -190,10 +200,19 @@ class ConsumerRunner:
                     with _traced(ready.event):
                         ready.handler(uow, ready.event)
             uow.commit()
+            del preloaded  # kept alive until the commit
         for event in duplicates:  # counted once committed: a failed batch is applied again one by one
             self._duplicate(event)
         for event_type, n in collections.Counter(ready.event.type for ready in fresh).items():
             metrics.EVENTS_CONSUMED.labels(self.service, self.spec.name, event_type).inc(n)
+
+    def _preload(self, uow, batch: list[_Ready]) -> list:
+        by_loader: dict[Preload, list[envelope.ReceivedEvent]] = {}
+        for ready in batch:
+            loader = self.spec.preload.get(ready.event.type)
+            if loader is not None:
+                by_loader.setdefault(loader, []).append(ready.event)
+        return [loader(uow, events) for loader, events in by_loader.items()]
 
     def _batch_key(self, ready: _Ready):
         """Consecutive events with this key go to one batch handler together: the handler, or the type."""

@@ -29,6 +29,9 @@ service = Service(
         }, [topics.REGISTRY_ESTABLISHMENTS], batch_handlers={
             registry.ESTABLISHMENT_REGISTERED.type: handlers.apply_establishment_snapshots,
             registry.ESTABLISHMENT_UPDATED.type: handlers.apply_establishment_snapshots,
+        }, preload={
+            registry.ESTABLISHMENT_STATUS_CHANGED.type: handlers.preload_establishments,
+            registry.ESTABLISHMENT_REVIEWED.type: handlers.preload_establishments,
         }),
         # Open tips per establishment, for the visit lists' ranking.
         ConsumerSpec("inspection-tips", {

@@ -246,6 +246,12 @@ def apply_establishment_snapshots(uow: InspectionUnitOfWork, events: list[Receiv
             establishment.apply_snapshot(data, now())
 
 
+def preload_establishments(uow: InspectionUnitOfWork, events: list[ReceivedEvent]) -> dict[str, Establishment]:
+    """A poll's status changes and reviews: their establishments loaded at once (the consumer's preload),
+    so that each handler finds its own in the unit of work instead of querying it."""
+    return uow.establishments.find_many(_payload(event)["establishment_id"] for event in events)
+
+
 def apply_establishment_status(uow: InspectionUnitOfWork, event: ReceivedEvent) -> None:
     data = _payload(event)
     establishment = uow.establishments.find(data["establishment_id"])

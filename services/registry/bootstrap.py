@@ -20,7 +20,7 @@ service = Service(
     consumers=[
         ConsumerSpec("registry-inspection-risk", {
             inspection.RISK_ASSESSED.type: handlers.apply_risk_assessment,
-        }, [topics.INSPECTION_RISK]),
+        }, [topics.INSPECTION_RISK], preload={inspection.RISK_ASSESSED.type: handlers.preload_establishments}),
         ConsumerSpec("registry-case-verdicts", {
             cases.OPERATOR_CONVICTED.type: handlers.revoke_after_verdict,
         }, [topics.CASES_CASES]),

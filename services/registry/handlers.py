@@ -80,6 +80,12 @@ def change_status(uow: RegistryUnitOfWork, actor: Principal, establishment_id: s
     return establishment
 
 
+def preload_establishments(uow: RegistryUnitOfWork, events: list[ReceivedEvent]) -> dict[str, Establishment]:
+    """A poll's risk assessments: their establishments loaded at once (the consumer's preload), so that
+    each handler finds its own in the unit of work instead of querying it and its two histories."""
+    return uow.establishments.find_many(event.payload["establishment_id"] for event in events)
+
+
 def apply_risk_assessment(uow: RegistryUnitOfWork, event: ReceivedEvent) -> None:
     """An inspection assessed the establishment: take its risk level, suspend it, or revoke it on a proposal."""
     data = event.payload

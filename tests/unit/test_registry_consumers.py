@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from chassis import envelope
 from chassis.auth import ADMIN, Principal
@@ -108,3 +108,32 @@ def test_an_assessment_of_an_unknown_establishment_is_dead_lettered(registry, es
     letters = [json.loads(m.value) for m in consumer.poll(0.01, 100)]
     assert [letter["consumer"] for letter in letters] == ["registry-inspection-risk"]
     assert current(registry, establishment.id).risk_level == "low"
+
+
+def test_a_poll_of_risk_assessments_looks_its_establishments_up_once_and_applies_each_in_turn(registry):
+    """The consumer preloads a poll's establishments (one query, and one for each history) instead of
+    three queries per event; each assessment is then applied, and published, as it would be alone."""
+    made = [handlers.register_establishment(registry.uow(), ADMIN_USER, {
+        "name": f"Nhà nghỉ Sơn Ca {i}", "business_type": "accommodation", "owner_name": "Lò Thị Mai",
+        "address": "Tổ 2", "commune_code": "03646", "risk_level": "low"}, ("14",)) for i in range(3)]
+    first, second, third = made
+    assessments = [risk(first), risk(second, risk_level="medium"), risk(third, suspension_days=30),
+                   risk(first, risk_level="medium")]
+    published_before = len(published_types(registry))
+    values = [envelope.build(inspection.RISK_ASSESSED, str(a["establishment_id"]), a, "/lanhmanh/test")[1]
+              for a in assessments]
+    registry.transport.producer().send([Outgoing(topics.INSPECTION_RISK, str(a["establishment_id"]), v)
+                                        for a, v in zip(assessments, values)], 1)
+    statements = []
+    record = lambda conn, cursor, statement, *_: statements.append(statement)  # noqa: E731
+    event.listen(registry.engine, "before_cursor_execute", record)
+    try:
+        for runner in registry.consumer_runners():
+            runner.run_once(timeout=0.01)
+    finally:
+        event.remove(registry.engine, "before_cursor_execute", record)
+    lookups = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM establishments \n" in s]
+    assert len(lookups) == 1
+    assert [current(registry, e.id).risk_level for e in made] == ["medium", "medium", "high"]
+    assert current(registry, third.id).status == "suspended"
+    assert published_types(registry)[published_before:].count("updated") == 4
