@@ -44,7 +44,7 @@ class Config:
     jwt_issuer: str | None = None
     log_level: str = "INFO"
     relay_batch_size: int = 1000
-    relay_poll_interval: float = 0.05  # seconds the relay waits after an empty or short pass
+    relay_poll_interval: float = 0.1  # seconds the relay waits after an empty or short pass (docs/benchmarks.md)
     relay_idle_interval: float = 0.4  # ...doubling while it finds nothing, up to this
     relay_max_backoff: float = 30.0
     consumer_max_attempts: int = 5
@@ -112,7 +112,7 @@ class Config:
             jwt_issuer=_env(env, service, "JWT_ISSUER"),
             log_level=_env(env, service, "LOG_LEVEL", "INFO"),
             relay_batch_size=int(_env(env, service, "RELAY_BATCH_SIZE", "1000")),
-            relay_poll_interval=float(_env(env, service, "RELAY_POLL_INTERVAL", "0.05")),
+            relay_poll_interval=float(_env(env, service, "RELAY_POLL_INTERVAL", "0.1")),
             relay_idle_interval=float(_env(env, service, "RELAY_IDLE_INTERVAL", "0.4")),
             consumer_max_attempts=int(_env(env, service, "CONSUMER_MAX_ATTEMPTS", "5")),
             consumer_batch_size=int(_env(env, service, "CONSUMER_BATCH_SIZE", "1000")),

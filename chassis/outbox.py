@@ -185,7 +185,7 @@ class Relay:
                 select(func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))
             ).scalar_one()
 
-    def run(self, stop: threading.Event, poll_interval: float = 0.05, idle_interval: float = 0.4,
+    def run(self, stop: threading.Event, poll_interval: float = 0.1, idle_interval: float = 0.4,
             backlog_every: float = 1.0) -> None:
         """Publish until ``stop``: at once again after a full batch, ``poll_interval`` after a short
         one; while passes find nothing the wait doubles up to ``idle_interval`` (an idle service
