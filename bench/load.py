@@ -227,6 +227,7 @@ def run_load(system: System, rate: float, seconds: float, threads: int = 32) -> 
             status, ok = 0, False
             with lock:
                 errors[f"{endpoint.name}: {type(exc).__name__}"] += 1
+                examples.setdefault(f"{endpoint.name}: {type(exc).__name__}", str(exc)[:500])
         latency = time.perf_counter() - scheduled
         with lock:
             results.append((endpoint, status, latency))
