@@ -61,7 +61,7 @@ BatchHandler = Callable[[object, list[envelope.ReceivedEvent]], None]
 #: (for handlers that publish or change the state of what they find, where a batch handler would have
 #: to repeat them). Called once per poll applied together, with that poll's events of its types; what
 #: it returns is kept until the poll commits (a session's identity map holds its objects weakly).
-Preload = Callable[[object, list[envelope.ReceivedEvent]], None]
+Preload = Callable[[object, list[envelope.ReceivedEvent]], object]
 
 
 @dataclass(frozen=True)
