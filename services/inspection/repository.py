@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from chassis.db import among
 from chassis.uow import UnitOfWork
 from services.inspection.domain import Establishment, Inspection, InvalidChange, NotFound, Plan, Tip
 
@@ -23,8 +24,8 @@ class Repository:
 
     def find_many(self, item_ids) -> dict:
         """Those of ``item_ids`` that exist, by id, in one query."""
-        ids = sorted({str(i) for i in item_ids})
-        found = self.session.execute(select(self.model).where(self.model.id.in_(ids))).scalars()
+        ids = sorted({str(i) for i in item_ids})  # a poll's: up to a thousand (`among`)
+        found = self.session.execute(select(self.model).where(among(self.session, self.model.id, ids))).scalars()
         return {item.id: item for item in found}
 
     def get(self, item_id: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chassis.db import among
 from chassis.uow import UnitOfWork
 from services.registry.domain import Establishment, NotFound
 
@@ -24,7 +25,7 @@ class EstablishmentRepository:
     def find_many(self, establishment_ids) -> dict[str, Establishment]:
         """Those of ``establishment_ids`` that exist, by id, with their histories, in one query each."""
         ids = sorted({str(i) for i in establishment_ids})
-        found = self.session.execute(select(Establishment).where(Establishment.id.in_(ids))).scalars()
+        found = self.session.execute(select(Establishment).where(among(self.session, Establishment.id, ids))).scalars()
         return {establishment.id: establishment for establishment in found}
 
     def licence_taken(self, licence_number: str, other_than: str | None = None) -> bool:
