@@ -6,7 +6,6 @@ import uuid
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import event
 
 from chassis.envelope import build
 from chassis.service import bootstrap
@@ -16,6 +15,7 @@ from contracts.events import cases as case_events
 from contracts.events import registry as registry_events
 from services.inspection import domain, views
 from tests.conftest import make_config
+from tests.support.statements import selects_from
 
 
 @pytest.fixture
@@ -123,14 +123,9 @@ def test_a_poll_of_registrations_and_updates_is_applied_in_order_with_one_lookup
     ]
     for event_type, subject, data in poll:
         send(embedded_transport, event_type, subject, data)
-    lookups = []
-    statements = lambda conn, cursor, statement, *_: lookups.append(statement)  # noqa: E731
-    event.listen(inspection.engine, "before_cursor_execute", statements)
-    try:
+    with selects_from(inspection.engine, "establishments") as lookups:
         drain(inspection)
-    finally:
-        event.remove(inspection.engine, "before_cursor_execute", statements)
-    assert len([s for s in lookups if s.lstrip().upper().startswith("SELECT") and "FROM establishments" in s]) == 1
+    assert len(lookups) == 1
     assert (copy_of(inspection, a).name, copy_of(inspection, a).employees) == ("Karaoke Ánh Dương Mới", 9)
     assert copy_of(inspection, a).name_key == "karaoke anh duong moi"
     assert (copy_of(inspection, b).business_type, copy_of(inspection, b).risk_level) == ("accommodation", "high")

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from chassis import envelope
 from chassis.auth import ADMIN, Principal
@@ -14,6 +14,7 @@ from chassis.transport import Outgoing
 from contracts import topics
 from contracts.events import cases, inspection
 from services.registry import handlers, views
+from tests.support.statements import selects_from
 
 ADMIN_USER = Principal("admin-1", frozenset({ADMIN}))
 
@@ -124,15 +125,9 @@ def test_a_poll_of_risk_assessments_looks_its_establishments_up_once_and_applies
               for a in assessments]
     registry.transport.producer().send([Outgoing(topics.INSPECTION_RISK, str(a["establishment_id"]), v)
                                         for a, v in zip(assessments, values)], 1)
-    statements = []
-    record = lambda conn, cursor, statement, *_: statements.append(statement)  # noqa: E731
-    event.listen(registry.engine, "before_cursor_execute", record)
-    try:
+    with selects_from(registry.engine, "establishments") as lookups:
         for runner in registry.consumer_runners():
             runner.run_once(timeout=0.01)
-    finally:
-        event.remove(registry.engine, "before_cursor_execute", record)
-    lookups = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM establishments \n" in s]
     assert len(lookups) == 1
     assert [current(registry, e.id).risk_level for e in made] == ["medium", "medium", "high"]
     assert current(registry, third.id).status == "suspended"
