@@ -14,9 +14,11 @@
      thread so that none is used twice.
    Baseline, same run, same wrk settings: `bench.baseline_app` (a bare Flask endpoint inserting one
    row of an establishment-sized body) under the same gunicorn settings, on its own database of the
-   same PostgreSQL. Before each measured run the system is idle (outboxes drained, the local copy
-   caught up) and the endpoint warmed up. Goal: throughput ≥ 0.7 of the baseline, p99 ≤ 2× its p99,
-   and no answer other than 2xx.
+   same PostgreSQL, run just before and just after each kind's two runs (`bench.bracket`: the ratios
+   are to the mean of the two; the verdict is ``yes`` or ``no`` only when the run before and the run
+   after agree, ``unsteady`` otherwise). Before each measured run the system is idle (outboxes
+   drained, the local copy caught up) and the endpoint warmed up. Goal: throughput ≥ 0.7 of the
+   baseline, p99 ≤ 2× its p99, and no answer other than 2xx.
 6. Memory (`bench.memory`): the resident memory of every process (each gunicorn master and worker,
    each service worker, the baseline's) after start-up, idle, and its maximum while (2) runs,
    sampled every 0.5 s.
@@ -40,6 +42,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
+from bench.bracket import Bracket
 from bench.memory import MemorySampler, snapshot
 from bench.system import (BIN, System, create_database, drop_database, free_port, outbox_backlog, spawn,
                           start_system, stop_processes, stop_system, wait_known_to_inspection, wait_ready)
@@ -170,6 +173,16 @@ def ratios(ours: dict, baseline: dict) -> dict:
             "met": throughput >= GOAL_THROUGHPUT and p99 <= GOAL_P99 and ours["errors"] == 0}
 
 
+def against(ours: dict, bracket: Bracket) -> dict:
+    """``ours`` against the baseline's runs before and after it (`bench.bracket`): the ratios to
+    their mean, and the verdict, given only when the run before and the run after agree."""
+    mean = {"requests_per_s": bracket.mean("requests_per_s"), "p99_ms": bracket.mean("p99_ms")}
+    verdict = bracket.verdict(lambda run: ratios(ours, run)["met"])
+    return {**ratios(ours, mean), "met": verdict == "yes", "verdict": verdict,
+            "baseline": {**mean, "before": bracket.before, "after": bracket.after,
+                         "spread": bracket.spread("requests_per_s")}}
+
+
 @contextmanager
 def workers_paused(system: System):
     """Every service's worker (relay and consumers) stopped by SIGSTOP while the block runs, then
@@ -185,9 +198,9 @@ def workers_paused(system: System):
 
 
 def web_tier_alone(system: System, url: str, kind: str, token: str, threads: int, connections: int,
-                   seconds: float, baseline: dict, ids_file: Path | None = None) -> dict:
-    """One wrk run with the workers paused, its ratios to the baseline, and how long the workers
-    take, resumed, to work off what it left them."""
+                   seconds: float, ids_file: Path | None = None) -> dict:
+    """One wrk run with the workers paused, and how long the workers take, resumed, to work off
+    what it left them."""
     with workers_paused(system):
         alone = wrk(url, kind, token, threads, connections, seconds, ids_file)
     started = time.perf_counter()
@@ -196,27 +209,35 @@ def web_tier_alone(system: System, url: str, kind: str, token: str, threads: int
     if kind == "establishments":
         caught_up = caught_up and wait_until_local_copy(system) >= count_rows(
             system.services["registry"].database_url, "establishments")
-    return {**alone, **ratios(alone, baseline), "caught_up": caught_up,
-            "caught_up_s": round(time.perf_counter() - started, 2), "outbox_after": backlog}
+    return {**alone, "caught_up": caught_up, "caught_up_s": round(time.perf_counter() - started, 2),
+            "outbox_after": backlog}
 
 
 def measure(system: System, baseline_url: str, workdir: Path, threads: int, connections: int, seconds: float,
             warmup: float) -> dict:
     """Benchmark 2 on a running system and baseline: the wrk runs and their ratios (each of ours
-    twice: the whole system, then the web tier alone)."""
+    twice: the whole system, then the web tier alone), each kind between two runs of the baseline
+    (`bench.bracket`): baseline, establishments, baseline, (inspections made), baseline, results,
+    baseline; the system idle before each."""
     token = system.token("police")
     headers = {"Authorization": f"Bearer {token}"}
     settings = {"threads": threads, "connections": connections, "seconds": seconds, "warmup_s": warmup}
 
-    warm_up(f"{baseline_url}/baseline/v1/items", "baseline", None, warmup, connections)
-    baseline = wrk(f"{baseline_url}/baseline/v1/items", "baseline", None, threads, connections, seconds)
+    def baseline() -> dict:
+        wait_idle(system)
+        warm_up(f"{baseline_url}/baseline/v1/items", "baseline", None, warmup, connections)
+        return wrk(f"{baseline_url}/baseline/v1/items", "baseline", None, threads, connections, seconds)
 
+    before = baseline()
     warm_up(system.url(ESTABLISHMENTS), "establishments", token, warmup, connections)
     wait_idle(system)
     establishments = wrk(system.url(ESTABLISHMENTS), "establishments", token, threads, connections, seconds)
     wait_idle(system)
     alone = {"establishments": web_tier_alone(system, system.url(ESTABLISHMENTS), "establishments", token,
-                                              threads, connections, seconds, baseline)}
+                                              threads, connections, seconds)}
+    bracket = Bracket(before, baseline())
+    establishments.update(against(establishments, bracket))
+    alone["establishments"].update(against(alone["establishments"], bracket))
 
     targets = establishment_ids(system, headers)
     wait_known_to_inspection(system, targets)
@@ -230,23 +251,28 @@ def measure(system: System, baseline_url: str, workdir: Path, threads: int, conn
     ids_files = [workdir / "inspection-ids.txt", workdir / "inspection-ids-alone.txt"]
     for path, part in zip(ids_files, (ids[:count], ids[count:])):
         path.write_text("\n".join(part) + "\n")
+    before = baseline()
     wait_idle(system)
     results = wrk(system.url(INSPECTIONS), "results", token, threads, connections, seconds, ids_files[0])
     wait_idle(system)
     alone["results"] = web_tier_alone(system, system.url(INSPECTIONS), "results", token, threads, connections,
-                                      seconds, baseline, ids_files[1])
+                                      seconds, ids_files[1])
+    bracket = Bracket(before, baseline())
+    results.update(against(results, bracket))
+    alone["results"].update(against(alone["results"], bracket))
     for run in (results, alone["results"]):
         if run["threads_out_of_ids"]:
             run["note"] = "a wrk thread ran out of inspection ids: the throughput is understated"
-    return {"settings": settings, "baseline": baseline,
-            "establishments": {**establishments, **ratios(establishments, baseline)},
-            "results": {**results, **ratios(results, baseline), "inspections_prepared": count,
-                        "prepared_in_s": prepared_s, "local_copy_establishments": known},
+    runs = [establishments, results, alone["establishments"], alone["results"]]
+    return {"settings": settings,
+            "establishments": establishments,
+            "results": {**results, "inspections_prepared": count, "prepared_in_s": prepared_s,
+                        "local_copy_establishments": known},
             "web_tier_alone": alone,
-            "errors": establishments["errors"] + results["errors"] + baseline["errors"]
-            + alone["establishments"]["errors"] + alone["results"]["errors"],
+            "errors": sum(run["errors"] for run in runs)
+            + sum(run["baseline"][side]["errors"] for run in (establishments, results) for side in ("before", "after")),
             "outbox_after": alone["results"]["outbox_after"],
-            "met": ratios(establishments, baseline)["met"] and ratios(results, baseline)["met"]}
+            "met": establishments["met"] and results["met"]}
 
 
 def memory_groups(system: System, baseline: subprocess.Popen | None) -> dict[str, tuple[str, int]]:
@@ -278,17 +304,17 @@ def run(system: System, workdir: Path, threads: int, connections: int, seconds: 
 
 
 def summary_line(writes: dict, memory: dict) -> str:
-    e, r, b = writes["establishments"], writes["results"], writes["baseline"]
+    e, r = writes["establishments"], writes["results"]
     peak = memory["under_load_peak"]
     alone = ", ".join(
         f"{kind} {a['requests_per_s']:.0f} req/s (x{a['throughput_ratio']:.2f}, p99 x{a['p99_ratio']:.2f}, "
         + (f"caught up in {a['caught_up_s']:.0f} s)" if a["caught_up"] else "NOT caught up)")
         for kind, a in writes["web_tier_alone"].items())
-    return (f"http_writes: baseline {b['requests_per_s']:.0f} req/s p99 {b['p99_ms']:.0f} ms; "
-            f"establishments {e['requests_per_s']:.0f} req/s p99 {e['p99_ms']:.0f} ms "
-            f"(x{e['throughput_ratio']:.2f}, p99 x{e['p99_ratio']:.2f}); "
-            f"results {r['requests_per_s']:.0f} req/s p99 {r['p99_ms']:.0f} ms "
-            f"(x{r['throughput_ratio']:.2f}, p99 x{r['p99_ratio']:.2f}); web tier alone: {alone}; "
+    kinds = "; ".join(
+        f"{kind} {w['requests_per_s']:.0f} req/s p99 {w['p99_ms']:.0f} ms (baseline {w['baseline']['before']['requests_per_s']:.0f}"
+        f" before, {w['baseline']['after']['requests_per_s']:.0f} after; x{w['throughput_ratio']:.2f}, "
+        f"p99 x{w['p99_ratio']:.2f}; goal met: {w['verdict']})" for kind, w in (("establishments", e), ("results", r)))
+    return (f"http_writes: {kinds}; web tier alone: {alone}; "
             f"{writes['errors']} errors; "
             f"memory peak " + ", ".join(f"{label} {m['total_mib']:.0f} MiB" for label, m in peak.items()))
 

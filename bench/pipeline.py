@@ -15,7 +15,10 @@
    Baseline, same run, same broker: plain kafka-python producing the *same* messages (the payloads
    read back from the outbox: same keys, sizes and headers; acks=all and idempotent, as the relay)
    to a topic with the same partition count, and a plain kafka-python consumer in another process
-   reading them; from the first send to the last message received. Run three times, the median kept.
+   reading them; from the first send to the last message received. Run just before the workers start
+   and just after they stop (`bench.bracket`): the ratio is against the mean of the two, and the
+   verdict (ratio ≥ 0.5) is ``yes`` or ``no`` only when the ratio against each run says the same,
+   ``unsteady`` otherwise (the machine moved enough during the figure to decide it).
 5. Replay: then reporting is rebuilt from the start of the topics (`handlers.start_rebuild` + a
    fresh consumer group, as ``POST /reporting/v1/admin/rebuild`` does), events per second; the
    rebuilt projections must equal the live ones (checked: the count of inspections per commune).
@@ -46,6 +49,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from sqlalchemy import bindparam, create_engine, func, select, text
 
+from bench.bracket import Bracket
 from bench.system import (BIN, create_database, drop_database, skip_history, spawn, start_system, stop_processes,
                           stop_system)
 from chassis.auth import ADMIN, Principal
@@ -56,6 +60,7 @@ from contracts.events import inspection as inspection_events
 from contracts.refdata import units
 
 PARTITIONS = 6  # as in production and in the integration tests
+GOAL_RATIO = 0.5
 COMPLETED = inspection_events.INSPECTION_COMPLETED
 SON_LA = "14"
 
@@ -164,14 +169,16 @@ def wait_for_group(kafka: str, group: str, timeout: float = 60, members: int = 1
 
 
 def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float, workdir: Path, reporting_workers: int = 1,
-             replay_with: Counter | None = None) -> tuple[dict, dict | None, list, Counter]:
+             replay_with: Counter | None = None) -> tuple[dict, dict | None, Counter]:
     """The outbox filled first, then the real workers as production runs them: ``lanhmanh worker
     inspection`` (the relay) and ``reporting_workers`` processes of ``lanhmanh worker reporting``
     (the projections; one consumer group sharing the partitions, as the HorizontalPodAutoscaler
-    scales a worker under load, deploy/k8s/base/service/hpa.yaml). With ``replay_with`` (the
-    inspections per commune that earlier runs left on this broker), then the replay, whose rebuilt
-    projection must hold those and this run's. Returns the figures, the replay's, the messages and
-    this run's inspections per commune."""
+    scales a worker under load, deploy/k8s/base/service/hpa.yaml); the baseline run on the same
+    messages just before the workers start and just after they stop (`bench.bracket`). With
+    ``replay_with`` (the inspections per commune that earlier runs left on this broker), then the
+    replay, whose rebuilt projection must hold those and this run's. Returns the figures (with the
+    baseline's two runs, the ratio and the verdict), the replay's and this run's inspections per
+    commune."""
     system = Containers(pg, kafka, "pipeline")
     workers = []
     try:
@@ -184,6 +191,11 @@ def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float, workdir: P
                     uow.publish(COMPLETED, key, data)
                 uow.commit()
         write_s = time.perf_counter() - t0
+        outbox = system.inspection.service.tables["outbox"]
+        with system.inspection.engine.connect() as conn:
+            messages = [(m.message_key.encode(), m.payload.encode()) for m in conn.execute(
+                select(outbox.c.message_key, outbox.c.payload).order_by(outbox.c.id))]
+        before = baseline(kafka, messages, min(timeout, 600))
         env = worker_env(system, kafka, workdir)
         for k in range(reporting_workers):
             workers.append(spawn([str(BIN / "lanhmanh"), "worker", "reporting"], env,
@@ -200,23 +212,30 @@ def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float, workdir: P
             # five times, takes little from the system measured (the clock is the database's times)
             time.sleep(1.0)
         stop_processes(workers)
+        after = baseline(kafka, messages, min(timeout, 600))
         first, last = system.first_published_last_applied(LIVE_GROUP)
         elapsed = (last - first).total_seconds()
+        rate = done / elapsed
+        bracket = Bracket(before, after)
         live_counts = Counter(system.inspections_per_commune())
         result = {
             "events": n, "applied": done, "projected_inspections": sum(live_counts.values()),
-            "seconds": elapsed, "events_per_s": done / elapsed, "outbox_fill_s": write_s,
+            "seconds": elapsed, "events_per_s": rate, "outbox_fill_s": write_s,
             "outbox_fill_events_per_s": n / write_s, "batch": batch,
             "relay_batch_size": system.inspection.config.relay_batch_size, "reporting_workers": reporting_workers,
             "consumer_batch_size": system.reporting.config.consumer_batch_size,
             "clock": "first outbox row published -> last inbox row of reporting written (database times)",
+            "mean_payload_bytes": statistics.mean(len(value) for _, value in messages),
+            "baseline": {"events_per_s": bracket.mean("events_per_s"), "before": before, "after": after,
+                         "spread": bracket.spread("events_per_s"), "kept": "mean of the runs before and after"},
+            "ratio": rate / bracket.mean("events_per_s"), "goal_ratio": GOAL_RATIO,
+            "verdict": bracket.verdict(lambda b: rate / b["events_per_s"] >= GOAL_RATIO),
         }
-        outbox = system.inspection.service.tables["outbox"]
-        with system.inspection.engine.connect() as conn:
-            messages = conn.execute(select(outbox.c.message_key, outbox.c.payload).order_by(outbox.c.id)).all()
-        result["mean_payload_bytes"] = statistics.mean(len(m.payload.encode()) for m in messages)
         replayed = replay(system, replay_with + live_counts, timeout) if replay_with is not None else None
-        return result, replayed, [(m.message_key.encode(), m.payload.encode()) for m in messages], live_counts
+        if replayed is not None:
+            replayed.update(baseline_events_per_s=bracket.mean("events_per_s"),
+                            ratio=replayed["events_per_s"] / bracket.mean("events_per_s"))
+        return result, replayed, live_counts
     finally:
         stop_processes(workers)
         system.close()
@@ -371,30 +390,24 @@ def main() -> None:
         runs, projected = [], Counter()
         for i, count in enumerate(counts):
             print(f"pipeline: {args.events} events inspection outbox -> Kafka -> reporting projections "
-                  f"({count} reporting worker{'s' if count > 1 else ''}) ...", flush=True)
+                  f"({count} reporting worker{'s' if count > 1 else ''}), between two runs of the baseline "
+                  f"(plain kafka-python, the same messages) ...", flush=True)
             with tempfile.TemporaryDirectory(prefix="lanhmanh-pipeline-") as workdir:
-                result, replayed, messages, live = pipeline(
+                result, replayed, live = pipeline(
                     args.pg, args.kafka, args.events, args.batch, 1800, Path(workdir), count,
                     replay_with=projected if i == len(counts) - 1 else None)
             projected += live
-            print(f"  {result['events_per_s']:.0f} events/s ({result['applied']}/{args.events} applied)", flush=True)
+            b = result["baseline"]
+            print(f"  {result['events_per_s']:.0f} events/s ({result['applied']}/{args.events} applied); baseline "
+                  f"{b['before']['events_per_s']:.0f} before, {b['after']['events_per_s']:.0f} after: "
+                  f"ratio {result['ratio']:.2f}, goal met: {result['verdict']}", flush=True)
             runs.append(result)
         print(f"replay: {replayed['events_per_s']:.0f} events/s ({replayed['messages']} messages, "
               f"rebuilt == live: {replayed['equals_live']})", flush=True)
-        print("baseline: plain kafka-python, same messages, three runs ...", flush=True)
-        # three runs, the median kept: one run of the same code moved by up to a fifth (13 000-16 100
-        # events/s on the dev machine), which alone would move the ratio as much
-        bases = sorted((baseline(args.kafka, messages, timeout=600) for _ in range(3)), key=lambda b: b["events_per_s"])
-        base = {**bases[1], "runs_events_per_s": [b["events_per_s"] for b in bases], "kept": "median of 3"}
-        print(f"  {base['events_per_s']:.0f} events/s (median of {', '.join(f'{b:.0f}' for b in base['runs_events_per_s'])})",
-              flush=True)
-        out["pipeline"] = {**result, "baseline": base, "ratio": result["events_per_s"] / base["events_per_s"],
-                           "goal_ratio": 0.5,
-                           "by_reporting_workers": {str(r["reporting_workers"]): {
-                               "events_per_s": r["events_per_s"], "ratio": r["events_per_s"] / base["events_per_s"],
-                               "seconds": r["seconds"]} for r in runs}}
-        out["replay"] = {**replayed, "baseline_events_per_s": base["events_per_s"],
-                         "ratio": replayed["events_per_s"] / base["events_per_s"]}
+        out["pipeline"] = {**result, "by_reporting_workers": {str(r["reporting_workers"]): {
+            "events_per_s": r["events_per_s"], "ratio": r["ratio"], "verdict": r["verdict"], "seconds": r["seconds"],
+            "baseline_events_per_s": r["baseline"]["events_per_s"]} for r in runs}}
+        out["replay"] = replayed
     if args.only in (None, "freshness"):
         out["freshness"] = []
         with tempfile.TemporaryDirectory(prefix="lanhmanh-fresh-") as workdir:

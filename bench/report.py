@@ -29,6 +29,11 @@ def machine() -> dict:
             "python": platform.python_version(), "kernel": platform.release(), "commit": commit}
 
 
+def _met(verdict: str) -> str:
+    """`bench.bracket`'s verdict as the table says it."""
+    return {"yes": "yes", "no": "NO", "unsteady": "unsteady (run again)"}[verdict]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -53,12 +58,13 @@ def main() -> None:
         workers = p.get("reporting_workers", 1)
         rows.append((f"1 event pipeline, {workers} reporting worker{'s' if workers > 1 else ''}",
                      f"{p['events_per_s']:.0f} ev/s ({p['applied']}/{p['events']})",
-                     f"{b['events_per_s']:.0f} ev/s kafka-python", f"{p['ratio']:.3f}", ">= 0.5",
-                     "yes" if p["ratio"] >= 0.5 else "NO"))
+                     f"{b['events_per_s']:.0f} ev/s kafka-python ({b['before']['events_per_s']:.0f} before, "
+                     f"{b['after']['events_per_s']:.0f} after)", f"{p['ratio']:.3f}", ">= 0.5", _met(p["verdict"])))
         for count, other in p.get("by_reporting_workers", {}).items():
             if int(count) != workers:
                 rows.append((f"  the same, {count} reporting worker{'s' if int(count) > 1 else ''}",
-                             f"{other['events_per_s']:.0f} ev/s", "(same)", f"{other['ratio']:.3f}", "-", "-"))
+                             f"{other['events_per_s']:.0f} ev/s", f"{other['baseline_events_per_s']:.0f} ev/s (its own)",
+                             f"{other['ratio']:.3f}", "-", _met(other["verdict"])))
     if "replay" in data:
         r = data["replay"]
         rows.append(("5 replay (rebuild reporting)", f"{r['events_per_s']:.0f} ev/s ({r['messages']} messages)",
@@ -66,18 +72,19 @@ def main() -> None:
                      "rebuilt == live" if r["equals_live"] else "rebuilt != live"))
     writes = data.get("http_writes")
     if writes:
-        b = writes["baseline"]
         for label in ("establishments", "results"):
-            w = writes[label]
+            w, b = writes[label], writes[label]["baseline"]
             rows.append((f"2 HTTP writes: {label}", f"{w['requests_per_s']:.0f} req/s, p99 {w['p99_ms']:.0f} ms, "
-                         f"{w['errors']} errors", f"{b['requests_per_s']:.0f} req/s, p99 {b['p99_ms']:.0f} ms bare Flask",
+                         f"{w['errors']} errors", f"{b['requests_per_s']:.0f} req/s ({b['before']['requests_per_s']:.0f} "
+                         f"before, {b['after']['requests_per_s']:.0f} after), p99 {b['p99_ms']:.0f} ms bare Flask",
                          f"{w['throughput_ratio']:.2f} / p99 x{w['p99_ratio']:.2f}", ">= 0.7 / p99 <= x2",
-                         "yes" if w["met"] else "NO"))
+                         _met(w["verdict"])))
         for label, a in writes.get("web_tier_alone", {}).items():
             rows.append((f"  the same, web tier alone: {label}",
                          f"{a['requests_per_s']:.0f} req/s, p99 {a['p99_ms']:.0f} ms, {a['errors']} errors; workers "
                          + (f"caught up in {a['caught_up_s']:.0f} s" if a["caught_up"] else "did NOT catch up"),
-                         "(same)", f"{a['throughput_ratio']:.2f} / p99 x{a['p99_ratio']:.2f}", "(recorded)", "-"))
+                         "(the same two runs)", f"{a['throughput_ratio']:.2f} / p99 x{a['p99_ratio']:.2f}", "(recorded)",
+                         "-"))
     memory = data.get("memory")
     if memory:
         for label, m in memory["under_load_peak"].items():

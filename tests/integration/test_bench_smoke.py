@@ -38,7 +38,11 @@ def test_the_load_run_and_the_http_writes_harness_work_across_all_services(pg_se
             json.loads(json.dumps(writes)), json.loads(json.dumps(memory))
             assert writes["errors"] == 0, writes
             assert writes["establishments"]["requests"] > 0 and writes["results"]["requests"] > 0
-            assert writes["baseline"]["requests"] > 0
+            # each kind between two runs of the baseline, its verdict given only when they agree
+            for kind in ("establishments", "results"):
+                bracket = writes[kind]["baseline"]
+                assert bracket["before"]["requests"] > 0 and bracket["after"]["requests"] > 0, bracket
+                assert writes[kind]["verdict"] in {"yes", "no", "unsteady"}
             # the same runs with every worker paused: what the web tier acknowledged then is all
             # published, and reaches the inspection service's copy, once the workers are resumed
             alone = writes["web_tier_alone"]
@@ -65,13 +69,17 @@ def test_the_national_reports_harness_works(pg_server_url):
 def test_the_pipeline_harness_works_with_two_reporting_workers(pg_server_url, kafka_servers, tmp_path):
     """Benchmark 1 and 5's harness on a few hundred events: the outbox filled, the relay and two
     reporting worker processes (one consumer group) started, every event applied once and projected,
-    then the replay rebuilds reporting from the topics (which hold other tests' events too)."""
+    between two runs of the plain kafka-python baseline on the same messages; then the replay
+    rebuilds reporting from the topics (which hold other tests' events too)."""
     from bench import pipeline
 
-    result, replayed, messages, live = pipeline.pipeline(pg_server_url, kafka_servers, 300, 100, 120, tmp_path,
-                                                         reporting_workers=2, replay_with=Counter())
+    result, replayed, live = pipeline.pipeline(pg_server_url, kafka_servers, 300, 100, 120, tmp_path,
+                                               reporting_workers=2, replay_with=Counter())
     json.loads(json.dumps(result, default=str)), json.loads(json.dumps(replayed, default=str))
     assert result["reporting_workers"] == 2
-    assert result["applied"] == 300 and result["projected_inspections"] == 300
-    assert result["events_per_s"] > 0 and len(messages) == 300 and sum(live.values()) == 300
-    assert replayed["messages"] >= 300 and replayed["projected_inspections"] >= 300
+    assert result["applied"] == 300 and result["projected_inspections"] == 300 and sum(live.values()) == 300
+    baseline = result["baseline"]
+    assert baseline["before"]["consumed"] == 300 and baseline["after"]["consumed"] == 300, baseline
+    assert result["ratio"] == result["events_per_s"] / baseline["events_per_s"] > 0
+    assert result["verdict"] in {"yes", "no", "unsteady"}
+    assert replayed["messages"] >= 300 and replayed["projected_inspections"] >= 300 and replayed["ratio"] > 0
