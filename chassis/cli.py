@@ -256,9 +256,19 @@ def run(host, port, no_demo):
     })
 
 
+#: Seconds an idle keep-alive connection stays open (gunicorn's default is 2). Longer than the
+#: gateway keeps its idle upstream connections (nginx's ``keepalive_timeout`` 60 s, deploy/nginx) and
+#: than the usual load balancers' idle timeouts (60 s): otherwise the server closes a connection just
+#: as the gateway sends a request on it, and the gateway answers 502 for a request no service saw (a
+#: POST is not retried). The gthread worker parks idle connections in its poller: no thread waits.
+KEEPALIVE_S = 75
+
+
 def serve_under_gunicorn(app_factory, options: dict) -> None:
     """Run ``app_factory()`` (called in each worker, after the fork) under gunicorn with ``options``."""
     from gunicorn.app.base import BaseApplication
+
+    options = {"keepalive": KEEPALIVE_S, **options}
 
     class Application(BaseApplication):
         def load_config(self):

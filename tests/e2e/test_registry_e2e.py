@@ -1,7 +1,10 @@
 """A user's path through the registry over HTTP, in the embedded and the distributed mode."""
 from __future__ import annotations
 
+import http.client
+import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -125,3 +128,24 @@ def test_docs_health_and_metrics_are_served(system):
     healthz = [line for line in metrics.splitlines()
                if line.startswith("lanhmanh_http_requests_total") and 'route="/registry/healthz"' in line]
     assert healthz and sum(float(line.rsplit(" ", 1)[1]) for line in healthz) >= 7
+
+
+def test_a_connection_kept_alive_by_a_gateway_is_still_served_after_seconds_idle(system):
+    """A gateway (nginx, a load balancer) keeps idle connections to a service and sends the next
+    request on one of them: the service must not close it after a few seconds, or the gateway
+    answers 502 for a request that no service saw (gunicorn closes them after 2 s unless told)."""
+    url = urlsplit(system.url("/registry/healthz"))
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        connection.request("GET", url.path)
+        first = connection.getresponse()
+        first.read()
+        kept = connection.sock
+        assert first.status == 200 and kept is not None  # HTTP/1.1: the connection stays open
+        time.sleep(4)
+        connection.request("GET", url.path)
+        second = connection.getresponse()
+        second.read()
+        assert connection.sock is kept and second.status == 200
+    finally:
+        connection.close()

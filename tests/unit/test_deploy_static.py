@@ -180,6 +180,10 @@ def test_the_gateway_routes_the_service(nginx, svc):
     upstream = re.search(rf"upstream\s+{svc}_web\s*\{{([^}}]*)\}}", nginx)
     assert upstream, f"nginx: no upstream {svc}_web"
     assert re.search(rf"server\s+{svc}-web:{k8s.WEB_PORT}\s*;", upstream.group(1))
+    # the gateway drops an idle connection to the service before the service would close it under
+    # a request the gateway is sending (a 502 for a request no service saw)
+    idle = re.search(r"keepalive_timeout\s+(\d+)s\s*;", upstream.group(1))
+    assert idle and int(idle.group(1)) < cli.KEEPALIVE_S, upstream.group(1)
     location = re.search(rf"location\s+/{svc}/\s*\{{([^}}]*)\}}", nginx)
     assert location, f"nginx: no location /{svc}/"
     assert re.fullmatch(rf"\s*proxy_pass\s+http://{svc}_web\s*;\s*", location.group(1)), location.group(1)
