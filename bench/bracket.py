@@ -39,6 +39,8 @@ class Bracket:
         answers = {bool(met(self.before)), bool(met(self.after))}
         return "unsteady" if len(answers) == 2 else ("yes" if answers == {True} else "no")
 
-    def summary(self, key: str) -> dict:
-        return {"before": self.before[key], "after": self.after[key], "mean": self.mean(key),
-                "spread": self.spread(key)}
+    def as_baseline(self, *keys: str) -> dict:
+        """The baseline as a figure's record holds it: the mean of each of ``keys``, both runs, and how
+        far the first key moved between them."""
+        return {**{key: self.mean(key) for key in keys}, "before": self.before, "after": self.after,
+                "spread": self.spread(keys[0])}

@@ -176,11 +176,9 @@ def ratios(ours: dict, baseline: dict) -> dict:
 def against(ours: dict, bracket: Bracket) -> dict:
     """``ours`` against the baseline's runs before and after it (`bench.bracket`): the ratios to
     their mean, and the verdict, given only when the run before and the run after agree."""
-    mean = {"requests_per_s": bracket.mean("requests_per_s"), "p99_ms": bracket.mean("p99_ms")}
+    baseline = bracket.as_baseline("requests_per_s", "p99_ms")
     verdict = bracket.verdict(lambda run: ratios(ours, run)["met"])
-    return {**ratios(ours, mean), "met": verdict == "yes", "verdict": verdict,
-            "baseline": {**mean, "before": bracket.before, "after": bracket.after,
-                         "spread": bracket.spread("requests_per_s")}}
+    return {**ratios(ours, baseline), "met": verdict == "yes", "verdict": verdict, "baseline": baseline}
 
 
 @contextmanager

@@ -217,6 +217,7 @@ def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float, workdir: P
         elapsed = (last - first).total_seconds()
         rate = done / elapsed
         bracket = Bracket(before, after)
+        base_rate = bracket.mean("events_per_s")
         live_counts = Counter(system.inspections_per_commune())
         result = {
             "events": n, "applied": done, "projected_inspections": sum(live_counts.values()),
@@ -226,15 +227,12 @@ def pipeline(pg: str, kafka: str, n: int, batch: int, timeout: float, workdir: P
             "consumer_batch_size": system.reporting.config.consumer_batch_size,
             "clock": "first outbox row published -> last inbox row of reporting written (database times)",
             "mean_payload_bytes": statistics.mean(len(value) for _, value in messages),
-            "baseline": {"events_per_s": bracket.mean("events_per_s"), "before": before, "after": after,
-                         "spread": bracket.spread("events_per_s"), "kept": "mean of the runs before and after"},
-            "ratio": rate / bracket.mean("events_per_s"), "goal_ratio": GOAL_RATIO,
+            "baseline": bracket.as_baseline("events_per_s"), "ratio": rate / base_rate, "goal_ratio": GOAL_RATIO,
             "verdict": bracket.verdict(lambda b: rate / b["events_per_s"] >= GOAL_RATIO),
         }
         replayed = replay(system, replay_with + live_counts, timeout) if replay_with is not None else None
         if replayed is not None:
-            replayed.update(baseline_events_per_s=bracket.mean("events_per_s"),
-                            ratio=replayed["events_per_s"] / bracket.mean("events_per_s"))
+            replayed.update(baseline_events_per_s=base_rate, ratio=replayed["events_per_s"] / base_rate)
         return result, replayed, live_counts
     finally:
         stop_processes(workers)

@@ -26,9 +26,9 @@ from contracts.events import inspection as inspection_events
 pytestmark = pytest.mark.infra
 BASE = "/support/v1"
 ID_NUMBER = "014302007777"
+PHONE = "0965432109"
 # what is random in an event: a UUID (dashed or not), a time's fraction of a second
 RANDOM = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|(?<=:\d\d)\.\d+")
-PHONE = "0965432109"
 TODAY = (datetime.now(timezone.utc) + timedelta(hours=7)).date()
 
 
